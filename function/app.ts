@@ -1,0 +1,67 @@
+// Everything built once per instance, at cold start: configuration, logger, the cluster
+// connection and the coalescer. Requests only use it; nothing here runs per invocation.
+import { Coalescer } from './coalesce.ts';
+import { resolveCluster } from './cluster.ts';
+import type { Config } from './config.ts';
+import { countPods, type CountQuery, type CountResult } from './count.ts';
+import { noClusterConfig, rbacFixFor, serviceAccountOf } from './errors.ts';
+import { KubeApi } from './kubeapi.ts';
+import type { Logger } from './log.ts';
+import { accessReview } from './review.ts';
+
+export interface App {
+  config: Config;
+  log: Logger;
+  /** Undefined when no cluster configuration was found (then `why` says so). */
+  api: KubeApi | undefined;
+  why: string | undefined;
+  notes: string[];
+  /** The namespace podcount runs in, for namespace scope and the reply source. */
+  namespace: string | undefined;
+  count(q: CountQuery): Promise<CountResult>;
+  /** Opens the API connection and says once, clearly, if podcount may not list pods. */
+  warmUp(): Promise<void>;
+  close(): void;
+}
+
+export async function createApp(config: Config, log: Logger, env: Record<string, string | undefined> = process.env): Promise<App> {
+  const resolution = await resolveCluster(config, env);
+  const api = resolution.ok ? new KubeApi(resolution.target, config.apiTimeoutMs) : undefined;
+  const why = resolution.ok ? undefined : resolution.why;
+  const notes = resolution.ok ? resolution.target.notes : resolution.notes;
+  const coalescer = new Coalescer<CountResult>();
+  if (why) log.warn({ notes }, `no cluster configuration: ${why}; counts answer 503 no_cluster_config`);
+
+  return {
+    config,
+    log,
+    api,
+    why,
+    notes,
+    namespace: api?.target.namespace,
+    count(q) {
+      if (!api) return Promise.reject(noClusterConfig(why ?? 'unknown'));
+      const key = JSON.stringify([q.namespace ?? null, q.labelSelector ?? null, q.fieldSelector ?? null]);
+      return coalescer.run(key, () => countPods(api, q, config));
+    },
+    async warmUp() {
+      if (!api) return;
+      const namespace = config.scope === 'namespace' ? api.target.namespace : undefined;
+      try {
+        const review = await accessReview(api, namespace);
+        if (review.allowed) {
+          log.info({ server: api.target.server, source: api.target.source }, `ready: may list pods ${namespace ? `in namespace ${namespace}` : 'in all namespaces'}`);
+          return;
+        }
+        const sa = serviceAccountOf(review.username ?? api.target.identity.username ?? '');
+        log.warn({ reason: review.reason }, sa ? rbacFixFor(sa, namespace)
+          : `${review.username ?? 'podcount'} may not list pods ${namespace ? `in namespace ${namespace}` : 'at the cluster scope'}: every count will answer 502 forbidden`);
+      } catch (err) {
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'warm-up could not reach the API server; counts will retry on demand');
+      }
+    },
+    close() {
+      api?.close();
+    },
+  };
+}

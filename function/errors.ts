@@ -1,0 +1,145 @@
+// Every failure podcount answers with is a PodcountError: a stable code, an HTTP status, a message
+// that says what happened and a hint that says what to do. Upstream responses are mapped here,
+// in one place, so the same API failure always reads the same way.
+
+export interface ErrorBody {
+  error: { code: string; message: string; hint: string };
+}
+
+export class PodcountError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly hint: string;
+  /** Seconds, sent as Retry-After so brokers and curl --retry back off. */
+  readonly retryAfter: number | undefined;
+  /** Extra response headers this answer needs (Allow on a 405). */
+  readonly headers: Record<string, string> = {};
+
+  constructor(status: number, code: string, message: string, hint: string, retryAfter?: number) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.hint = hint;
+    this.retryAfter = retryAfter;
+  }
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message, hint: this.hint } };
+  }
+}
+
+export const badRequest = (code: string, message: string, hint: string): PodcountError =>
+  new PodcountError(400, code, message, hint);
+
+/** Who is calling the API server, to name the right account in hints. */
+export interface Identity {
+  /** Where credentials come from: the mounted ServiceAccount, a kubeconfig, or nothing. */
+  source: 'in-cluster' | 'kubeconfig' | 'none';
+  /** system:serviceaccount:NS:NAME when known (from the token's claims or the 403 message). */
+  username?: string;
+  tokenPath?: string;
+  kubeconfig?: string;
+}
+
+/** A non-2xx answer from the API server, as the transport saw it. */
+export interface ApiFailure {
+  status: number;
+  /** Status.message when the body was a Status object, else the first bytes of the text. */
+  message: string;
+  reason?: string;
+  retryAfter?: number;
+  /** The request was for one namespace (RBAC fix is a RoleBinding there) or the cluster. */
+  namespace?: string;
+}
+
+const DEFAULT_RETRY_AFTER = 2;
+
+export function fromApiFailure(f: ApiFailure, who: Identity): PodcountError {
+  if (f.status === 400) {
+    return badRequest('bad_selector', `The API server rejected the query: ${f.message}`,
+      'Check labelSelector and fieldSelector syntax, e.g. labelSelector=app%3Dweb or fieldSelector=status.phase%3DRunning (pods support metadata.name, metadata.namespace, spec.nodeName, spec.restartPolicy, spec.schedulerName, spec.serviceAccountName, status.phase, status.podIP, status.nominatedNodeName).');
+  }
+  if (f.status === 401) return unauthenticated(who, f.message);
+  if (f.status === 403) return forbidden(who, f);
+  if (f.status === 410) {
+    return unavailable(`The list kept expiring while podcount paged through it (${f.message}).`,
+      'The cluster is compacting etcd faster than podcount can page; retry, or raise PODCOUNT_PAGE_SIZE.', f.retryAfter);
+  }
+  if (f.status === 429) {
+    return unavailable(`The API server is throttling requests: ${f.message}`,
+      'API Priority and Fairness rejected the list; it will succeed after Retry-After seconds.', f.retryAfter);
+  }
+  if (f.status >= 500) {
+    return unavailable(`The API server failed with ${f.status}: ${f.message}`,
+      'The control plane is unhealthy or restarting (etcd unavailable?). Retry after Retry-After seconds.', f.retryAfter);
+  }
+  return new PodcountError(502, 'upstream_error', `The API server answered ${f.status}: ${f.message}`,
+    'This answer is unexpected for a pod list; GET /diagnostics shows what podcount can see.');
+}
+
+export function unavailable(message: string, hint: string, retryAfter?: number): PodcountError {
+  return new PodcountError(503, 'cluster_unavailable', message, hint, retryAfter ?? DEFAULT_RETRY_AFTER);
+}
+
+/** A connection-level failure: refused, reset, timed out, TLS. */
+export function fromNetworkError(err: unknown, server: string, caPath: string | undefined): PodcountError {
+  const code = (err as { code?: string }).code ?? '';
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === 'ETIMEDOUT' || code === 'ABORT_ERR' || code === 'UND_ERR_HEADERS_TIMEOUT' || /timed? ?out/i.test(message)) {
+    return unavailable(`The API server at ${server} did not answer in time.`,
+      'The control plane is overloaded or unreachable; raise PODCOUNT_API_TIMEOUT_MS for very large clusters.');
+  }
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|altnames/i.test(code + message)) {
+    return unavailable(`TLS to ${server} failed: ${message}`,
+      caPath
+        ? `podcount verifies the API server with ${caPath}; it must hold the cluster CA (the kube-root-ca.crt ConfigMap). Is the pod's projected volume intact?`
+        : 'Check the certificate-authority of the current kubeconfig cluster.');
+  }
+  return unavailable(`Cannot reach the API server at ${server}: ${code || message}`,
+    'Is the control plane up, and does a NetworkPolicy allow egress from this pod to the kubernetes Service?');
+}
+
+function unauthenticated(who: Identity, message: string): PodcountError {
+  const hint = who.source === 'in-cluster'
+    ? `The token in ${who.tokenPath} was not accepted (${message}). It is expired, revoked (its ServiceAccount or bound pod was deleted) or from another cluster. Mount the projected token Kubernetes rotates (leave automountServiceAccountToken unset or true, do not copy tokens into Secrets), and check that the ServiceAccount${accountName(who.username)} still exists. GET /diagnostics shows the token's expiry.`
+    : `The credentials of kubeconfig ${who.kubeconfig ?? ''} were not accepted (${message}). Refresh them (e.g. log in again) and retry.`;
+  return new PodcountError(502, 'unauthenticated', 'The API server does not accept podcount\'s credentials (401 Unauthorized).', hint);
+}
+
+function forbidden(who: Identity, f: ApiFailure): PodcountError {
+  const user = /User "([^"]+)"/.exec(f.message)?.[1] ?? who.username;
+  const sa = user ? serviceAccountOf(user) : undefined;
+  return new PodcountError(502, 'forbidden', f.message || 'The API server forbids listing pods (403).',
+    sa ? rbacFixFor(sa, f.namespace) : `Grant ${user ?? 'this identity'} "list" on "pods"${f.namespace ? ` in namespace ${f.namespace}` : ' at the cluster scope'}.`);
+}
+
+/** The exact commands that fix a missing pod-list permission for one ServiceAccount. */
+export function rbacFixFor(sa: { namespace: string; name: string }, namespace?: string): string {
+  const subject = `--serviceaccount=${sa.namespace}:${sa.name}`;
+  if (namespace) {
+    return `ServiceAccount ${sa.namespace}/${sa.name} may not list pods in namespace ${namespace}. Fix: kubectl create role podcount-pod-lister -n ${namespace} --verb=list --resource=pods && kubectl create rolebinding podcount-pod-lister -n ${namespace} --role=podcount-pod-lister ${subject} (or apply knative/overlays/namespace-scoped). Only "list" on "pods" is needed, not the broad "view" role.`;
+  }
+  return `ServiceAccount ${sa.namespace}/${sa.name} may not list pods at the cluster scope. Fix: kubectl create clusterrole podcount-pod-lister --verb=list --resource=pods && kubectl create clusterrolebinding podcount-pod-lister --clusterrole=podcount-pod-lister ${subject} (or kubectl apply -k knative/). Only "list" on "pods" is needed, not the broad "view" role. To count one namespace instead, set PODCOUNT_SCOPE=namespace with a RoleBinding.`;
+}
+
+function accountName(username: string | undefined): string {
+  if (!username) return '';
+  const sa = serviceAccountOf(username);
+  return ` ${sa ? `${sa.namespace}/${sa.name}` : username}`;
+}
+
+export function serviceAccountOf(username: string): { namespace: string; name: string } | undefined {
+  const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(username);
+  return m ? { namespace: m[1]!, name: m[2]! } : undefined;
+}
+
+export function noClusterConfig(why: string): PodcountError {
+  return new PodcountError(503, 'no_cluster_config', `podcount has no cluster to talk to: ${why}`,
+    'In a pod: keep the ServiceAccount token mounted (automountServiceAccountToken must not be false) and KUBERNETES_SERVICE_HOST/PORT set. Outside: set KUBECONFIG or create ~/.kube/config. GET /diagnostics shows what was looked at.');
+}
+
+/** The last resort for a bug in podcount itself: a 500 that says so, never a crash. */
+export function internal(err: unknown): PodcountError {
+  return new PodcountError(500, 'internal', `podcount failed unexpectedly: ${err instanceof Error ? err.message : String(err)}`,
+    'This is a bug in podcount; the request can be retried. Please report it with the log line.');
+}

@@ -1,0 +1,15 @@
+// The function: `podcount`, registered with the functions-framework (http signature, because a
+// CloudEvent reply needs control of the HTTP response). `functions-framework --target=podcount
+// --source=dist/index.mjs` serves it as is; the container runs main.ts, which serves this same
+// handler with its own small server (faster cold start, a real drain on SIGTERM).
+import { http } from '@google-cloud/functions-framework';
+import { createApp } from './app.ts';
+import { loadConfig } from './config.ts';
+import { createHandler } from './handler.ts';
+import { createLogger } from './log.ts';
+
+const config = loadConfig();
+export const app = await createApp(config, createLogger(config.logLevel));
+export const podcount = createHandler(app);
+
+http('podcount', podcount);

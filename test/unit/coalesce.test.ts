@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Coalescer } from '../../function/coalesce.ts';
+
+/** A read whose completion the test controls, recording when it started. */
+function controlledReads() {
+  const started: number[] = [];
+  const finish: Array<(v: number) => void> = [];
+  let clock = 0;
+  return {
+    started,
+    tick: () => ++clock,
+    read: () => new Promise<number>((resolve) => {
+      started.push(clock);
+      finish.push(resolve);
+    }),
+    finish: (i: number, v: number) => finish[i]!(v),
+  };
+}
+
+test('concurrent identical queries cost at most two reads, and nobody gets a read older than its arrival', async () => {
+  const c = new Coalescer<number>();
+  const r = controlledReads();
+  const first = c.run('q', r.read);
+  await Promise.resolve();
+  r.tick(); // time passes: the next callers arrive after the first read began
+  const later = Array.from({ length: 50 }, () => c.run('q', r.read));
+  await new Promise((res) => setImmediate(res));
+  assert.equal(r.started.length, 1, 'latecomers wait for the next read instead of starting their own');
+  r.finish(0, 1);
+  assert.equal(await first, 1);
+  await new Promise((res) => setImmediate(res));
+  assert.equal(r.started.length, 2);
+  assert.equal(r.started[1], 1, 'the second read started after the latecomers arrived');
+  r.finish(1, 2);
+  assert.deepEqual(new Set(await Promise.all(later)), new Set([2]));
+  assert.equal(c.size, 0, 'no slot is kept once idle');
+});
+
+test('different queries do not share reads', async () => {
+  const c = new Coalescer<string>();
+  const a = c.run('a', async () => 'A');
+  const b = c.run('b', async () => 'B');
+  assert.deepEqual(await Promise.all([a, b]), ['A', 'B']);
+});
+
+test('a failed read fails only its own callers; the queued read still runs', async () => {
+  const c = new Coalescer<number>();
+  let calls = 0;
+  let rejectFirst!: (e: Error) => void;
+  const first = c.run('q', () => {
+    calls += 1;
+    return new Promise<number>((_, reject) => { rejectFirst = reject; });
+  });
+  await Promise.resolve();
+  const second = c.run('q', async () => { calls += 1; return 7; });
+  rejectFirst(new Error('boom'));
+  await assert.rejects(first, /boom/);
+  assert.equal(await second, 7);
+  assert.equal(calls, 2);
+});
+
+test('a sequential caller always gets a new read', async () => {
+  const c = new Coalescer<number>();
+  let n = 0;
+  assert.equal(await c.run('q', async () => ++n), 1);
+  assert.equal(await c.run('q', async () => ++n), 2);
+});

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { loadConfig } from '../../function/config.ts';
+import { PodcountError } from '../../function/errors.ts';
+import { fromSearchParams, negotiate, toCountQuery } from '../../function/request.ts';
+
+const cluster = loadConfig({});
+const namespaced = loadConfig({ PODCOUNT_SCOPE: 'namespace' });
+const parse = (qs: string, config = cluster, own?: string) => toCountQuery(fromSearchParams(new URLSearchParams(qs)), config, own, 'query');
+
+function rejects(fn: () => unknown, code: string) {
+  assert.throws(fn, (err: unknown) => err instanceof PodcountError && err.status === 400 && err.code === code);
+}
+
+test('no parameters counts the whole cluster', () => {
+  assert.deepEqual(parse(''), { namespace: undefined, labelSelector: undefined, fieldSelector: undefined });
+});
+
+test('namespace and selectors narrow the query', () => {
+  assert.deepEqual(parse('namespace=kube-system&labelSelector=app%3Dweb&fieldSelector=status.phase%3DRunning'),
+    { namespace: 'kube-system', labelSelector: 'app=web', fieldSelector: 'status.phase=Running' });
+});
+
+test('bad namespaces, unknown and repeated parameters are 400s with a code', () => {
+  rejects(() => parse('namespace=Bad_NS'), 'bad_namespace');
+  rejects(() => parse('namespace='), 'bad_namespace');
+  rejects(() => parse(`namespace=${'a'.repeat(64)}`), 'bad_namespace');
+  rejects(() => parse('namespace=-a'), 'bad_namespace');
+  rejects(() => parse('nmespace=a'), 'unknown_parameter');
+  rejects(() => parse('namespace=a&namespace=b'), 'bad_parameter');
+  rejects(() => parse('labelSelector=a%0Ab'), 'bad_selector');
+  rejects(() => parse(`labelSelector=${'a'.repeat(5000)}`), 'bad_selector');
+});
+
+test('event data fields must be strings', () => {
+  assert.throws(() => toCountQuery({ namespace: 3 }, cluster, undefined, 'event data'), /must be a string/);
+  assert.deepEqual(toCountQuery({ namespace: null }, cluster, undefined, 'event data').namespace, undefined);
+});
+
+test('namespace scope counts its own namespace and refuses others', () => {
+  assert.equal(parse('', namespaced, 'team-a').namespace, 'team-a');
+  assert.equal(parse('namespace=team-a', namespaced, 'team-a').namespace, 'team-a');
+  rejects(() => parse('namespace=team-b', namespaced, 'team-a'), 'namespace_not_allowed');
+});
+
+test('any valid DNS-1123 label is accepted as a namespace', () => {
+  const label = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
+  fc.assert(fc.property(label, (ns) => parse(`namespace=${ns}`).namespace === ns));
+});
+
+test('any query string either parses or is a 400, never another error', () => {
+  fc.assert(fc.property(fc.string({ maxLength: 200 }), (qs) => {
+    try {
+      parse(qs);
+    } catch (err) {
+      assert.ok(err instanceof PodcountError && err.status === 400, String(err));
+    }
+  }), { numRuns: 2000 });
+});
+
+test('content negotiation: JSON by default, text when preferred, 406 when neither', () => {
+  assert.equal(negotiate(undefined), 'json');
+  assert.equal(negotiate('*/*'), 'json');
+  assert.equal(negotiate('text/plain'), 'text');
+  assert.equal(negotiate('text/plain, application/json;q=0.5'), 'text');
+  assert.equal(negotiate('application/json, text/plain;q=0.9'), 'json');
+  assert.equal(negotiate('text/html,application/xhtml+xml,*/*;q=0.8'), 'json');
+  assert.equal(negotiate('text/*'), 'text');
+  assert.equal(negotiate('image/png'), undefined);
+});

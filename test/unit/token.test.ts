@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { FileToken, readClaims } from '../../function/token.ts';
+
+const jwt = (claims: object) => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+
+test('bound token claims: ServiceAccount, expiry, bound object', () => {
+  const c = readClaims(jwt({ iss: 'https://kubernetes.default.svc', aud: ['api'], exp: 1_900_000_000, iat: 1_899_996_400, sub: 'system:serviceaccount:podcount:podcount', 'kubernetes.io': { namespace: 'podcount', serviceaccount: { name: 'podcount', uid: 'u' }, pod: { name: 'p-1', uid: 'x' } } }));
+  assert.deepEqual(c?.serviceAccount, { namespace: 'podcount', name: 'podcount' });
+  assert.equal(c?.expiresAt, new Date(1_900_000_000_000).toISOString());
+  assert.deepEqual(c?.boundTo, { kind: 'pod', name: 'p-1' });
+});
+
+test('legacy Secret tokens (seed 004) have flat claims and no expiry', () => {
+  const c = readClaims(jwt({ iss: 'kubernetes/serviceaccount', 'kubernetes.io/serviceaccount/namespace': 'kube-system', 'kubernetes.io/serviceaccount/service-account.name': 'default' }));
+  assert.deepEqual(c?.serviceAccount, { namespace: 'kube-system', name: 'default' });
+  assert.equal(c?.expiresAt, undefined);
+});
+
+test('garbage is not a token', () => {
+  assert.equal(readClaims('garbage'), undefined);
+  assert.equal(readClaims('a.%%%.c'), undefined);
+});
+
+test('the token file is re-read on refresh, and refresh says whether it changed', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'podcount-token-'));
+  try {
+    const path = join(dir, 'token');
+    writeFileSync(path, 'one\n');
+    const t = new FileToken(path);
+    assert.equal(t.get(), 'one');
+    writeFileSync(path, 'two');
+    assert.equal(t.get(), 'one', 'cached for up to 60 s');
+    assert.equal(t.get(Date.now() + 61_000), 'two', 're-read after 60 s');
+    writeFileSync(path, 'three');
+    assert.equal(t.refresh(), true);
+    assert.equal(t.refresh(), false);
+    rmSync(path);
+    assert.equal(t.refresh(), false);
+    assert.match(t.lastError ?? '', /ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

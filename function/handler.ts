@@ -40,7 +40,7 @@ export function createHandler(app: App): Handler {
 }
 
 async function route(app: App, req: IncomingMessage, res: ServerResponse, fields: LogFields): Promise<number> {
-  const url = new URL(req.url ?? '/', 'http://podcount.invalid');
+  const url = requestTarget(req.url);
   const method = req.method ?? 'GET';
   switch (url.pathname) {
     case '/healthz':
@@ -119,6 +119,15 @@ function webhookOptions(req: IncomingMessage, res: ServerResponse): number {
   }
   send(res, 204, headers, '');
   return 204;
+}
+
+/** The request target as a URL: origin-form ("/x?y", even "//x") or absolute-form. */
+function requestTarget(target = '/'): URL {
+  try {
+    return target.startsWith('/') ? new URL(`http://podcount.invalid${target}`) : new URL(target);
+  } catch {
+    throw new PodcountError(400, 'bad_request', `The request target ${JSON.stringify(target.slice(0, 100))} is not a URL path.`, 'Send GET / or POST / (optionally with ?namespace=...).');
+  }
 }
 
 function notAllowed(allow: string): PodcountError {

@@ -18,23 +18,35 @@ function controlledReads() {
   };
 }
 
+/** Lets the coalescer's deferred start (two loop turns) happen. */
+const turns = async (n = 3) => { for (let i = 0; i < n; i++) await new Promise((res) => setImmediate(res)); };
+
 test('concurrent identical queries cost at most two reads, and nobody gets a read older than its arrival', async () => {
   const c = new Coalescer<number>();
   const r = controlledReads();
   const first = c.run('q', r.read);
-  await Promise.resolve();
+  await turns();
+  assert.equal(r.started.length, 1, 'the first read has begun');
   r.tick(); // time passes: the next callers arrive after the first read began
   const later = Array.from({ length: 50 }, () => c.run('q', r.read));
-  await new Promise((res) => setImmediate(res));
+  await turns();
   assert.equal(r.started.length, 1, 'latecomers wait for the next read instead of starting their own');
   r.finish(0, 1);
   assert.equal(await first, 1);
-  await new Promise((res) => setImmediate(res));
+  await turns();
   assert.equal(r.started.length, 2);
   assert.equal(r.started[1], 1, 'the second read started after the latecomers arrived');
   r.finish(1, 2);
   assert.deepEqual(new Set(await Promise.all(later)), new Set([2]));
   assert.equal(c.size, 0, 'no slot is kept once idle');
+});
+
+test('callers arriving before a read has begun share it (it is fresh for them too)', async () => {
+  const c = new Coalescer<number>();
+  let reads = 0;
+  const all = Array.from({ length: 20 }, () => c.run('q', async () => ++reads));
+  assert.deepEqual(new Set(await Promise.all(all)), new Set([1]));
+  assert.equal(reads, 1);
 });
 
 test('different queries do not share reads', async () => {
@@ -52,7 +64,7 @@ test('a failed read fails only its own callers; the queued read still runs', asy
     calls += 1;
     return new Promise<number>((_, reject) => { rejectFirst = reject; });
   });
-  await Promise.resolve();
+  await turns();
   const second = c.run('q', async () => { calls += 1; return 7; });
   rejectFirst(new Error('boom'));
   await assert.rejects(first, /boom/);

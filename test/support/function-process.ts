@@ -1,0 +1,134 @@
+// Runs the built function exactly as the container does (`node dist/main.mjs`, the Dockerfile's
+// CMD and `npm start`), or under the functions-framework CLI, as a child process on a free
+// loopback port. Its JSON log lines are collected so tests can assert on them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+export type Entry = 'main' | 'functions-framework';
+
+export interface StartOptions {
+  env?: Record<string, string | undefined>;
+  entry?: Entry;
+  /** Wait for /healthz before returning (default true). */
+  waitReady?: boolean;
+}
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export class FunctionProcess {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly url: string;
+  readonly logs: LogLine[] = [];
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly #home: string;
+
+  private constructor(child: ChildProcess, port: number, home: string) {
+    this.child = child;
+    this.port = port;
+    this.url = `http://127.0.0.1:${port}`;
+    this.#home = home;
+    let partial = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stdout += chunk;
+      partial += chunk;
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          this.logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          // Not a log line (the framework's banner): kept in stdout only.
+        }
+      }
+    });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk; });
+    this.exited = new Promise((done) => child.once('exit', (code, signal) => {
+      rmSync(this.#home, { recursive: true, force: true });
+      done({ code, signal });
+    }));
+  }
+
+  static async start(opts: StartOptions = {}): Promise<FunctionProcess> {
+    const port = await freePort();
+    // A HOME without a kubeconfig: only what the test passes decides how podcount connects.
+    const home = mkdtempSync(join(tmpdir(), 'podcount-fn-'));
+    const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: home, NODE_ENV: 'production', PORT: String(port) };
+    for (const [k, v] of Object.entries(opts.env ?? {})) if (v !== undefined) env[k] = v;
+    const args = opts.entry === 'functions-framework'
+      ? [join(ROOT, 'node_modules/@google-cloud/functions-framework/build/src/main.js'), '--target=podcount', `--source=${join(ROOT, 'dist/index.mjs')}`, `--port=${port}`]
+      : [join(ROOT, 'dist/main.mjs')];
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const fn = new FunctionProcess(child, port, home);
+    if (opts.waitReady !== false) await fn.waitReady();
+    return fn;
+  }
+
+  async waitReady(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    void this.exited.then(() => { exited = true; });
+    while (Date.now() < deadline) {
+      if (exited) throw new Error(`podcount exited before it was ready:\n${this.stderr}${this.stdout}`);
+      try {
+        const res = await fetch(`${this.url}/healthz`);
+        if (res.status === 200) return;
+      } catch {
+        // Not listening yet.
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`podcount was not ready within ${timeoutMs} ms:\n${this.stderr}${this.stdout}`);
+  }
+
+  /** Resolves with the first log line matching, waiting for it if needed. */
+  async waitForLog(match: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.logs.find(match);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no matching log line within ${timeoutMs} ms; got:\n${this.stdout}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  get(path: string, headers: Record<string, string> = {}): Promise<Response> {
+    return fetch(`${this.url}${path}`, { headers });
+  }
+
+  post(path: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<Response> {
+    return fetch(`${this.url}${path}`, { method: 'POST', headers, body });
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => done(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}

@@ -76,7 +76,10 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
     throw new PodcountError(406, 'not_acceptable', `Cannot answer in ${JSON.stringify(req.headers['accept'])}.`, 'Accept application/json (the default) or text/plain.');
   }
   const query = toCountQuery(event ? merge(raw, event.query) : raw, app.config, app.namespace, event ? 'event data' : 'query');
+  const reloads = app.api?.stats.credentialReloads ?? 0;
   const result = await app.count(query);
+  // A rotated token noticed on a 401 and recovered from: worth a line, since the old one was revoked.
+  if ((app.api?.stats.credentialReloads ?? 0) > reloads) fields['credentialsReloaded'] = true;
   const answer = toAnswer(query, result, new Date());
   Object.assign(fields, { count: answer.count, scope: answer.scope, namespace: answer.namespace, strategy: result.strategy, apiRequests: result.apiRequests });
   if (query.labelSelector) fields['labelSelector'] = query.labelSelector;

@@ -17,11 +17,13 @@ export interface ApiResponse {
 export interface ApiStats {
   requests: number;
   bytesReceived: number;
+  /** 401s recovered by re-reading rotated credentials. */
+  credentialReloads: number;
 }
 
 export class KubeApi {
   readonly target: ClusterTarget;
-  readonly stats: ApiStats = { requests: 0, bytesReceived: 0 };
+  readonly stats: ApiStats = { requests: 0, bytesReceived: 0, credentialReloads: 0 };
   readonly #agent: http.Agent;
   readonly #timeoutMs: number;
   readonly #client: typeof http | typeof https;
@@ -61,6 +63,7 @@ export class KubeApi {
     }
     if (response.status === 401 && (await this.target.credentials.refresh())) {
       response = await this.#once(method, path, headers, body);
+      if (response.status !== 401) this.stats.credentialReloads += 1;
     }
     return response;
   }

@@ -111,8 +111,12 @@ export function podManifest(namespace: string, name: string, labels: Record<stri
   return {
     apiVersion: 'v1', kind: 'Pod',
     metadata: { name, namespace, labels },
-    // Never scheduled (no scheduler, no kubelet): the object is all a count needs.
-    spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }] },
+    // Never scheduled (no scheduler, no kubelet): the object is all a count needs. Restricted,
+    // so pods can be created in namespaces that enforce the restricted Pod Security profile.
+    spec: {
+      securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+    },
   };
 }
 

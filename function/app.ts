@@ -1,13 +1,13 @@
 // Everything built once per instance, at cold start: configuration, logger, the cluster
 // connection and the coalescer. Requests only use it; nothing here runs per invocation.
 import { Coalescer } from './coalesce.ts';
-import { resolveCluster } from './cluster.ts';
+import type { Resolution } from './cluster.ts';
 import type { Config } from './config.ts';
 import { countPods, type CountQuery, type CountResult } from './count.ts';
 import { noClusterConfig, rbacFixFor, serviceAccountOf } from './errors.ts';
-import { KubeApi } from './kubeapi.ts';
+import type { KubeApi } from './kubeapi.ts';
 import type { Logger } from './log.ts';
-import { accessReview } from './review.ts';
+import type { AccessAnswer } from './review.ts';
 
 export interface App {
   config: Config;
@@ -24,9 +24,16 @@ export interface App {
   close(): void;
 }
 
-export async function createApp(config: Config, log: Logger, env: Record<string, string | undefined> = process.env): Promise<App> {
-  const resolution = await resolveCluster(config, env);
-  const api = resolution.ok ? new KubeApi(resolution.target, config.apiTimeoutMs) : undefined;
+/** What instance.ts resolved at cold start: the connection and the early permission check. */
+export interface Instance {
+  config: Config;
+  resolution: Resolution;
+  api: KubeApi | undefined;
+  scopeNamespace: string | undefined;
+  warmUp: Promise<AccessAnswer> | undefined;
+}
+
+export function createApp({ config, resolution, api, scopeNamespace, warmUp }: Instance, log: Logger): App {
   const why = resolution.ok ? undefined : resolution.why;
   const notes = resolution.ok ? resolution.target.notes : resolution.notes;
   const coalescer = new Coalescer<CountResult>();
@@ -45,10 +52,10 @@ export async function createApp(config: Config, log: Logger, env: Record<string,
       return coalescer.run(key, () => countPods(api, q, config));
     },
     async warmUp() {
-      if (!api) return;
-      const namespace = config.scope === 'namespace' ? api.target.namespace : undefined;
+      if (!api || !warmUp) return;
+      const namespace = scopeNamespace;
       try {
-        const review = await accessReview(api, namespace);
+        const review = await warmUp;
         if (review.allowed) {
           log.info({ server: api.target.server, source: api.target.source }, `ready: may list pods ${namespace ? `in namespace ${namespace}` : 'in all namespaces'}`);
           return;

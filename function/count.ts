@@ -25,6 +25,8 @@ export interface CountResult {
   strategy: Strategy;
   /** API list requests this count made (pages, plus restarts after 410 Expired). */
   apiRequests: number;
+  /** Response bytes those requests received from the API server. */
+  apiBytes: number;
 }
 
 export interface CountOptions {
@@ -50,13 +52,15 @@ export function scopeOf(q: CountQuery): Scope {
 
 export async function countPods(api: KubeApi, q: CountQuery, opts: CountOptions): Promise<CountResult> {
   let apiRequests = 0;
+  let apiBytes = 0;
   for (let attempt = 0; ; attempt++) {
     try {
       const result = await countOnce(api, q, opts);
-      return { ...result, apiRequests: apiRequests + result.apiRequests };
+      return { ...result, apiRequests: apiRequests + result.apiRequests, apiBytes: apiBytes + result.apiBytes };
     } catch (err) {
       if (!(err instanceof ExpiredError)) throw err;
       apiRequests += err.apiRequests;
+      apiBytes += err.apiBytes;
       // The continue token outlived etcd's compaction: start a new consistent list.
       if (attempt >= opts.expiredRetries) throw fromApiFailure({ status: 410, message: err.message }, api.target.identity);
     }
@@ -65,9 +69,11 @@ export async function countPods(api: KubeApi, q: CountQuery, opts: CountOptions)
 
 class ExpiredError extends Error {
   readonly apiRequests: number;
-  constructor(message: string, apiRequests: number) {
+  readonly apiBytes: number;
+  constructor(message: string, apiRequests: number, apiBytes: number) {
     super(message);
     this.apiRequests = apiRequests;
+    this.apiBytes = apiBytes;
   }
 }
 
@@ -84,6 +90,7 @@ async function countOnce(api: KubeApi, q: CountQuery, opts: CountOptions): Promi
   const base = namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
   let count = 0;
   let pages = 0;
+  let bytes = 0;
   let resourceVersion = '';
   let cont: string | undefined;
   for (;;) {
@@ -93,16 +100,17 @@ async function countOnce(api: KubeApi, q: CountQuery, opts: CountOptions): Promi
     if (q.fieldSelector) params.set('fieldSelector', q.fieldSelector);
     if (cont) params.set('continue', cont);
     if (representation === 'table') params.set('includeObject', 'None');
-    const page = await fetchPage(api, `${base}?${params}`, representation, namespace, pages + 1);
+    const { page, size } = await fetchPage(api, `${base}?${params}`, representation, namespace, pages + 1, bytes);
     pages += 1;
+    bytes += size;
     const items = page.kind === 'Table' ? page.rows : page.items;
     count += Array.isArray(items) ? items.length : 0;
     resourceVersion ||= page.metadata?.resourceVersion ?? '';
     cont = page.metadata?.continue || undefined;
-    if (!cont) return { count, resourceVersion, strategy: pages === 1 ? 'single-page' : 'paginated', apiRequests: pages };
+    if (!cont) return { count, resourceVersion, strategy: pages === 1 ? 'single-page' : 'paginated', apiRequests: pages, apiBytes: bytes };
     const remaining = page.metadata?.remainingItemCount;
     if (typeof remaining === 'number' && remaining >= 0) {
-      return { count: count + remaining, resourceVersion, strategy: 'remainingItemCount', apiRequests: pages };
+      return { count: count + remaining, resourceVersion, strategy: 'remainingItemCount', apiRequests: pages, apiBytes: bytes };
     }
   }
 }
@@ -121,7 +129,7 @@ export function namespaceFromFieldSelector(fieldSelector: string | undefined): s
   return undefined;
 }
 
-async function fetchPage(api: KubeApi, path: string, representation: Representation, namespace: string | undefined, pageNumber: number): Promise<ListPage> {
+async function fetchPage(api: KubeApi, path: string, representation: Representation, namespace: string | undefined, pageNumber: number, bytesSoFar: number): Promise<{ page: ListPage; size: number }> {
   let res;
   try {
     res = await api.get(path, REPRESENTATIONS[representation]);
@@ -130,13 +138,13 @@ async function fetchPage(api: KubeApi, path: string, representation: Representat
   }
   if (res.status === 200) {
     try {
-      return JSON.parse(res.body.toString('utf8')) as ListPage;
+      return { page: JSON.parse(res.body.toString('utf8')) as ListPage, size: res.body.length };
     } catch {
       throw new PodcountError(502, 'upstream_error', `The API server sent a list that is not JSON (${res.headers['content-type'] ?? 'no content type'}).`,
         'Is KUBERNETES_SERVICE_HOST pointing at a real API server (not a proxy that rewrites answers)?');
     }
   }
   const failure = failureOf(res, namespace);
-  if (res.status === 410 && pageNumber > 1) throw new ExpiredError(failure.message, pageNumber);
+  if (res.status === 410 && pageNumber > 1) throw new ExpiredError(failure.message, pageNumber, bytesSoFar + res.body.length);
   throw fromApiFailure(failure, api.target.identity);
 }

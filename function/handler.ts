@@ -81,7 +81,7 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
   // A rotated token noticed on a 401 and recovered from: worth a line, since the old one was revoked.
   if ((app.api?.stats.credentialReloads ?? 0) > reloads) fields['credentialsReloaded'] = true;
   const answer = toAnswer(query, result, new Date());
-  Object.assign(fields, { count: answer.count, scope: answer.scope, namespace: answer.namespace, strategy: result.strategy, apiRequests: result.apiRequests });
+  Object.assign(fields, { count: answer.count, scope: answer.scope, namespace: answer.namespace, strategy: result.strategy, apiRequests: result.apiRequests, apiBytes: result.apiBytes });
   if (query.labelSelector) fields['labelSelector'] = query.labelSelector;
   if (query.fieldSelector) fields['fieldSelector'] = query.fieldSelector;
 

@@ -4,12 +4,11 @@
 // handler with its own small server (faster cold start, a real drain on SIGTERM).
 import { http } from '@google-cloud/functions-framework';
 import { createApp } from './app.ts';
-import { loadConfig } from './config.ts';
 import { createHandler } from './handler.ts';
+import * as instance from './instance.ts';
 import { createLogger } from './log.ts';
 
-const config = loadConfig();
-export const app = await createApp(config, createLogger(config.logLevel));
+export const app = createApp(instance, createLogger(instance.config.logLevel));
 export const podcount = createHandler(app);
 
 http('podcount', podcount);

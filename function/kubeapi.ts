@@ -3,14 +3,14 @@
 // builds a new undici Agent for every request: upstream #2893/#2904). It also does what
 // client-node does not: re-read the token and retry once on 401, retry an idempotent GET once
 // when a kept-alive socket turns out dead (the API server restarted), and keep the Status body.
-import http from 'node:http';
-import https from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import { http, https } from './builtins.ts';
 import type { ClusterTarget } from './cluster.ts';
 import type { ApiFailure } from './errors.ts';
 
 export interface ApiResponse {
   status: number;
-  headers: http.IncomingHttpHeaders;
+  headers: IncomingHttpHeaders;
   body: Buffer;
 }
 
@@ -24,7 +24,7 @@ export interface ApiStats {
 export class KubeApi {
   readonly target: ClusterTarget;
   readonly stats: ApiStats = { requests: 0, bytesReceived: 0, credentialReloads: 0 };
-  readonly #agent: http.Agent;
+  readonly #agent: InstanceType<typeof http.Agent>;
   readonly #timeoutMs: number;
   readonly #client: typeof http | typeof https;
 

@@ -1,9 +1,9 @@
 // The container's entry (`npm start`, the Dockerfile's CMD): serves the registered function on
 // PORT with node:http, warms the API connection, and on SIGTERM stops accepting, lets in-flight
 // requests finish and exits 0. (The functions-framework exits at once on SIGTERM, upstream #704.)
-import { createServer } from 'node:http';
 import { enableCompileCache, flushCompileCache } from 'node:module';
 import { join } from 'node:path';
+import { http } from './builtins.ts';
 import { ConfigError } from './config.ts';
 
 // V8's code cache for the bundle saves ~5 ms of every cold start. The image ships it prebuilt
@@ -12,6 +12,8 @@ enableCompileCache(process.env['PODCOUNT_COMPILE_CACHE'] ?? join(import.meta.dir
 
 let entry: typeof import('./index.ts');
 try {
+  // The cluster connection first (its handshake runs while the rest loads), then the function.
+  await import('./instance.ts');
   entry = await import('./index.ts');
 } catch (err) {
   // A bad setting must stop the start with one line that names it, not a stack trace.
@@ -28,7 +30,7 @@ const { log, config } = app;
 
 let draining = false;
 let inFlight = 0;
-const server = createServer((req, res) => {
+const server = http.createServer((req, res) => {
   inFlight += 1;
   if (draining) res.setHeader('connection', 'close');
   res.on('close', () => {

@@ -1,0 +1,16 @@
+// `npm run bench [-- coldstart scale load chart]`: every benchmark by default, each printing its
+// table and writing bench/results/<name>.json; the chart is drawn from the scale results.
+import { chart } from './chart.ts';
+import { coldStart } from './coldstart.ts';
+import { load } from './load.ts';
+import { scale } from './scale.ts';
+
+const all = { coldstart: coldStart, scale, load, chart } as const;
+const wanted = process.argv.slice(2);
+for (const name of wanted) if (!(name in all)) throw new Error(`unknown benchmark ${name}; choose from ${Object.keys(all).join(', ')}`);
+for (const [name, run] of Object.entries(all)) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  const started = performance.now();
+  await run();
+  console.log(`bench: ${name} took ${((performance.now() - started) / 1000).toFixed(0)} s`);
+}

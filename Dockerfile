@@ -25,5 +25,6 @@ RUN ["/nodejs/bin/node", "dist/main.mjs", "--prepare-cache"]
 # distroless' nonroot user, numerically, so runAsNonRoot can be verified by the kubelet.
 USER 65532:65532
 EXPOSE 8080
-# The distroless entrypoint is node: this is `node dist/main.mjs`, exactly what `npm start` runs.
-CMD ["dist/main.mjs"]
+# The distroless entrypoint is node: this is `node --max-semi-space-size=2 dist/main.mjs`, exactly
+# what `npm start` runs. The small young generation keeps peak RSS flat while counts page (bench/).
+CMD ["--max-semi-space-size=2", "dist/main.mjs"]

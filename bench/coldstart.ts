@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { createPods } from '../test/support/cluster.ts';
 import { ControlPlane } from '../test/support/controlplane.ts';
 import { setUpServiceAccount } from '../test/support/identity.ts';
+import { startArgs } from '../test/support/function-process.ts';
 import { freePort } from '../test/support/ports.ts';
 import { median, percentile, round, saveResult, table, timedGet } from './lib.ts';
 
@@ -52,9 +53,9 @@ export async function coldStart(): Promise<void> {
     const rows: Row[] = [
       { name: 'node:http floor (spawn -> first response)', argv: [bare], env: {}, path: '/', ok: (s) => s === 200 },
       { name: 'node:http, as an ES module', argv: [bareEsm], env: {}, path: '/', ok: (s) => s === 200 },
-      { name: 'podcount: node dist/main.mjs (spawn -> first correct count)', argv: ['dist/main.mjs'], env: sa.env, path: '/', ok: counted },
-      { name: 'podcount without the prebuilt code cache', argv: ['dist/main.mjs'], env: sa.env, path: '/', ok: counted, fresh: () => ({ PODCOUNT_COMPILE_CACHE: mkdtempSync(join(scratch, 'cc-')) }) },
-      { name: 'podcount: /healthz only (process ready, no API call)', argv: ['dist/main.mjs'], env: sa.env, path: '/healthz', ok: (s) => s === 200 },
+      { name: 'podcount: npm start (spawn -> first correct count)', argv: startArgs(), env: sa.env, path: '/', ok: counted },
+      { name: 'podcount without the prebuilt code cache', argv: startArgs(), env: sa.env, path: '/', ok: counted, fresh: () => ({ PODCOUNT_COMPILE_CACHE: mkdtempSync(join(scratch, 'cc-')) }) },
+      { name: 'podcount: /healthz only (process ready, no API call)', argv: startArgs(), env: sa.env, path: '/healthz', ok: (s) => s === 200 },
       { name: 'same function under the functions-framework CLI', argv: ['node_modules/@google-cloud/functions-framework/build/src/main.js', '--target=podcount', '--source=dist/index.mjs'], env: sa.env, path: '/', ok: counted },
     ];
     const times = new Map<string, number[]>(rows.map((r) => [r.name, []]));

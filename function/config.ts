@@ -6,7 +6,11 @@ export type Scope = 'cluster' | 'namespace';
 export interface Config {
   /** Whole cluster (needs a ClusterRoleBinding) or only the pod's own namespace (a RoleBinding). */
   scope: Scope;
-  /** Items per page when a count must paginate (selectors given). */
+  /**
+   * Items per page when a count must paginate (selectors given). Every page costs the API server a
+   * walk of the whole collection, so fewer, larger pages are much faster (at 100k pods: 500 per
+   * page 1.7 s, 2000 per page 0.55 s); 2000 Table rows keep peak RSS near 70 MB (bench/).
+   */
   pageSize: number;
   /** Timeout of one API request, in milliseconds. */
   apiTimeoutMs: number;
@@ -36,7 +40,7 @@ type Env = Record<string, string | undefined>;
 export function loadConfig(env: Env = process.env): Config {
   return {
     scope: oneOf(env, 'PODCOUNT_SCOPE', ['cluster', 'namespace'] as const, 'cluster'),
-    pageSize: integer(env, 'PODCOUNT_PAGE_SIZE', 500, 1, 10_000),
+    pageSize: integer(env, 'PODCOUNT_PAGE_SIZE', 2000, 1, 10_000),
     apiTimeoutMs: integer(env, 'PODCOUNT_API_TIMEOUT_MS', 10_000, 100, 600_000),
     expiredRetries: integer(env, 'PODCOUNT_EXPIRED_RETRIES', 2, 0, 10),
     replyType: eventType(env, 'PODCOUNT_REPLY_TYPE', 'dev.podcount.pods.counted'),

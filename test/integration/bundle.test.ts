@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createPods } from '../support/cluster.ts';
 import { ControlPlane } from '../support/controlplane.ts';
+import { startArgs } from '../support/function-process.ts';
 import { freePort } from '../support/ports.ts';
 
 describe('the bundle is self-contained', () => {
@@ -29,7 +30,7 @@ describe('the bundle is self-contained', () => {
 
   test('dist/ alone serves counts through client-node and CloudEvents', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['dist/main.mjs'], { cwd: dir, env: { PATH: process.env['PATH'], HOME: dir, PORT: String(port), KUBECONFIG: cp.kubeconfigPath, NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, startArgs(), { cwd: dir, env: { PATH: process.env['PATH'], HOME: dir, PORT: String(port), KUBECONFIG: cp.kubeconfigPath, NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
     try {

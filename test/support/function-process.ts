@@ -2,12 +2,23 @@
 // CMD and `npm start`), or under the functions-framework CLI, as a child process on a free
 // loopback port. Its JSON log lines are collected so tests can assert on them.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from './ports.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
+
+/**
+ * Node's arguments in `npm start` (`node <flags> dist/main.mjs`), which the image's CMD repeats:
+ * podcount is always started exactly that way, flags included.
+ */
+export function startArgs(): string[] {
+  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start'] ?? '';
+  const [node, ...args] = start.trim().split(/\s+/);
+  if (node !== 'node' || !args.includes('dist/main.mjs')) throw new Error(`npm start is not "node ... dist/main.mjs": ${start}`);
+  return args;
+}
 
 export type Entry = 'main' | 'functions-framework';
 
@@ -61,17 +72,24 @@ export class FunctionProcess {
   }
 
   static async start(opts: StartOptions = {}): Promise<FunctionProcess> {
-    const port = await freePort();
+    const port = opts.env?.['PORT'] ? Number(opts.env['PORT']) : await freePort();
     // A HOME without a kubeconfig: only what the test passes decides how podcount connects.
     const home = mkdtempSync(join(tmpdir(), 'podcount-fn-'));
     const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: home, NODE_ENV: 'production', PORT: String(port) };
     for (const [k, v] of Object.entries(opts.env ?? {})) if (v !== undefined) env[k] = v;
     const args = opts.entry === 'functions-framework'
       ? [join(ROOT, 'node_modules/@google-cloud/functions-framework/build/src/main.js'), '--target=podcount', `--source=${join(ROOT, 'dist/index.mjs')}`, `--port=${port}`]
-      : [join(ROOT, 'dist/main.mjs')];
+      : startArgs();
     const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const fn = new FunctionProcess(child, port, home);
-    if (opts.waitReady !== false) await fn.waitReady();
+    if (opts.waitReady !== false) {
+      try {
+        await fn.waitReady();
+      } catch (err) {
+        await fn.stop('SIGKILL');
+        throw err;
+      }
+    }
     return fn;
   }
 
@@ -122,13 +140,3 @@ export class FunctionProcess {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => done(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}

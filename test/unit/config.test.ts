@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '../../function/config.ts';
 test('defaults need no environment', () => {
   const c = loadConfig({});
   assert.equal(c.scope, 'cluster');
-  assert.equal(c.pageSize, 500);
+  assert.equal(c.pageSize, 2000);
   assert.equal(c.replyType, 'dev.podcount.pods.counted');
   assert.equal(c.serviceAccountDir, '/var/run/secrets/kubernetes.io/serviceaccount');
   assert.equal(c.diagnostics, true);

@@ -1,35 +1,25 @@
 // Counts from the spawned function equal the API server's truth, through the in-cluster path,
 // for every kind of narrowing, in both strategies, as pods come and go.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { countPods, createNamespace, createPods, deletePods } from '../support/cluster.ts';
-import { ControlPlane } from '../support/controlplane.ts';
 import { FunctionProcess } from '../support/function-process.ts';
-import { setUpServiceAccount, type PodcountIdentity } from '../support/identity.ts';
+import { usePodcount } from '../support/fixture.ts';
 
 describe('counting pods against a real API server', () => {
-  let cp: ControlPlane;
-  let sa: PodcountIdentity;
-  let fn: FunctionProcess;
+  const pc = usePodcount({
+    seed: async (cp) => {
+      for (const ns of ['alpha', 'beta']) await createNamespace(cp, ns);
+      await createPods(cp, 'alpha', 7, { labels: { app: 'web' }, prefix: 'web' });
+      await createPods(pc.cp, 'alpha', 3, { labels: { app: 'db' }, prefix: 'db' });
+      await createPods(pc.cp, 'beta', 4, { labels: { app: 'web' }, prefix: 'web' });
+    },
+  });
   let paged: FunctionProcess;
 
   before(async () => {
-    cp = await ControlPlane.start();
-    sa = await setUpServiceAccount(cp, 'podcount', 'podcount', 'cluster');
-    for (const ns of ['alpha', 'beta']) await createNamespace(cp, ns);
-    await createPods(cp, 'alpha', 7, { labels: { app: 'web' }, prefix: 'web' });
-    await createPods(cp, 'alpha', 3, { labels: { app: 'db' }, prefix: 'db' });
-    await createPods(cp, 'beta', 4, { labels: { app: 'web' }, prefix: 'web' });
-    fn = await FunctionProcess.start({ env: sa.env });
     // A page size small enough that every filtered count takes several pages.
-    paged = await FunctionProcess.start({ env: { ...sa.env, PODCOUNT_PAGE_SIZE: '2' } });
-  });
-
-  after(async () => {
-    await fn?.stop();
-    await paged?.stop();
-    sa?.cleanup();
-    await cp?.stop();
+    paged = await pc.startFunction({ PODCOUNT_PAGE_SIZE: '2' });
   });
 
   const count = async (f: FunctionProcess, qs = '') => {
@@ -40,24 +30,24 @@ describe('counting pods against a real API server', () => {
   };
 
   test('the whole cluster, in one O(1) request', async () => {
-    const body = await count(fn);
-    assert.equal(body['count'], await countPods(cp, {}));
+    const body = await count(pc.fn);
+    assert.equal(body['count'], await countPods(pc.cp, {}));
     assert.equal(body['count'], 14);
     assert.equal(body['scope'], 'cluster');
     assert.equal(body['namespace'], null);
     assert.equal(body['strategy'], 'remainingItemCount');
     assert.match(String(body['resourceVersion']), /^\d+$/);
     assert.ok(Date.now() - Date.parse(String(body['countedAt'])) < 60_000);
-    const line = await fn.waitForLog((l) => l.msg === 'invocation' && l['count'] === 14);
+    const line = await pc.fn.waitForLog((l) => l.msg === 'invocation' && l['count'] === 14);
     assert.equal(line['apiRequests'], 1, 'limit=1 + remainingItemCount: a single API request');
   });
 
   test('as a sentence for Accept: text/plain', async () => {
-    const res = await fn.get('/', { accept: 'text/plain' });
+    const res = await pc.fn.get('/', { accept: 'text/plain' });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
     assert.equal(await res.text(), 'There are 14 pods in the cluster\n');
-    const ns = await fn.get('/?namespace=beta', { accept: 'text/plain' });
+    const ns = await pc.fn.get('/?namespace=beta', { accept: 'text/plain' });
     assert.equal(await ns.text(), 'There are 4 pods in namespace "beta"\n');
   });
 
@@ -76,11 +66,11 @@ describe('counting pods against a real API server', () => {
       { namespace: 'alpha', labelSelector: 'app=web', fieldSelector: 'metadata.name!=web-0' },
     ];
     for (const q of queries) {
-      const truth = await countPods(cp, q);
+      const truth = await countPods(pc.cp, q);
       const qs = `?${new URLSearchParams(q as Record<string, string>)}`;
-      for (const f of [fn, paged]) {
+      for (const f of [pc.fn, paged]) {
         const body = await count(f, qs);
-        assert.equal(body['count'], truth, `${qs} via ${f === fn ? 'default' : 'page size 2'}`);
+        assert.equal(body['count'], truth, `${qs} via ${f === pc.fn ? 'default' : 'page size 2'}`);
         assert.equal(body['labelSelector'], q.labelSelector ?? null);
         assert.equal(body['fieldSelector'], q.fieldSelector ?? null);
       }
@@ -98,33 +88,33 @@ describe('counting pods against a real API server', () => {
   });
 
   test('counts follow pods being created and deleted', async () => {
-    await createNamespace(cp, 'gamma');
-    const created = await createPods(cp, 'gamma', 5, { labels: { app: 'batch' }, prefix: 'job' });
+    await createNamespace(pc.cp, 'gamma');
+    const created = await createPods(pc.cp, 'gamma', 5, { labels: { app: 'batch' }, prefix: 'job' });
     assert.equal(created.created, 5);
-    assert.equal((await count(fn))['count'], 19);
-    assert.equal((await count(fn, '?namespace=gamma'))['count'], 5);
-    await deletePods(cp, 'gamma', ['job-0', 'job-1', 'job-2']);
-    assert.equal((await count(fn))['count'], await countPods(cp, {}));
-    assert.equal((await count(fn, '?namespace=gamma'))['count'], 2);
+    assert.equal((await count(pc.fn))['count'], 19);
+    assert.equal((await count(pc.fn, '?namespace=gamma'))['count'], 5);
+    await deletePods(pc.cp, 'gamma', ['job-0', 'job-1', 'job-2']);
+    assert.equal((await count(pc.fn))['count'], await countPods(pc.cp, {}));
+    assert.equal((await count(pc.fn, '?namespace=gamma'))['count'], 2);
     assert.equal((await count(paged, '?labelSelector=app%3Dbatch'))['count'], 2);
   });
 
   test('a selector the API server rejects is the caller\'s 400, with the server\'s words', async () => {
-    const res = await fn.get(`/?labelSelector=${encodeURIComponent('app in (web')}`);
+    const res = await pc.fn.get(`/?labelSelector=${encodeURIComponent('app in (web')}`);
     const body = await res.json() as { error: { code: string; message: string } };
     assert.equal(res.status, 400);
     assert.equal(body.error.code, 'bad_selector');
     assert.match(body.error.message, /rejected the query/);
-    const field = await fn.get(`/?fieldSelector=${encodeURIComponent('spec.unknownField=x')}`);
+    const field = await pc.fn.get(`/?fieldSelector=${encodeURIComponent('spec.unknownField=x')}`);
     assert.equal(field.status, 400);
   });
 
   test('the functions-framework CLI serves the same registered function', async () => {
-    const ff = await FunctionProcess.start({ env: sa.env, entry: 'functions-framework' });
+    const ff = await FunctionProcess.start({ env: pc.sa.env, entry: 'functions-framework' });
     try {
       const res = await ff.get('/?namespace=alpha');
       assert.equal(res.status, 200);
-      assert.equal((await res.json() as { count: number }).count, await countPods(cp, { namespace: 'alpha' }));
+      assert.equal((await res.json() as { count: number }).count, await countPods(pc.cp, { namespace: 'alpha' }));
     } finally {
       await ff.stop();
     }

@@ -2,31 +2,19 @@
 // send) and a binary CloudEvent reply out, against the real API server.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { HTTP, type CloudEvent } from 'cloudevents';
 import { createNamespace, createPods } from '../support/cluster.ts';
-import { ControlPlane } from '../support/controlplane.ts';
-import { FunctionProcess } from '../support/function-process.ts';
-import { setUpServiceAccount, type PodcountIdentity } from '../support/identity.ts';
+import { usePodcount } from '../support/fixture.ts';
 
 describe('CloudEvents', () => {
-  let cp: ControlPlane;
-  let sa: PodcountIdentity;
-  let fn: FunctionProcess;
-
-  before(async () => {
-    cp = await ControlPlane.start();
-    sa = await setUpServiceAccount(cp, 'podcount', 'podcount', 'cluster');
-    await createNamespace(cp, 'shop');
-    await createPods(cp, 'shop', 6, { labels: { app: 'cart' } });
-    await createPods(cp, 'podcount', 2);
-    fn = await FunctionProcess.start({ env: { ...sa.env, K_SERVICE: 'podcount' } });
-  });
-
-  after(async () => {
-    await fn?.stop();
-    sa?.cleanup();
-    await cp?.stop();
+  const pc = usePodcount({
+    env: { K_SERVICE: 'podcount' },
+    seed: async (cp) => {
+      await createNamespace(cp, 'shop');
+      await createPods(cp, 'shop', 6, { labels: { app: 'cart' } });
+      await createPods(pc.cp, 'podcount', 2);
+    },
   });
 
   /** Asserts a valid reply event and returns it. */
@@ -50,7 +38,7 @@ describe('CloudEvents', () => {
 
   test('binary mode with JSON data narrowing the count', async () => {
     const req = { id: randomUUID(), source: '/apis/batch/v1/namespaces/podcount/cronjobs/podcount-ping', type: 'dev.podcount.count.requested' };
-    const res = await fn.post('/', JSON.stringify({ namespace: 'shop', labelSelector: 'app=cart' }), {
+    const res = await pc.fn.post('/', JSON.stringify({ namespace: 'shop', labelSelector: 'app=cart' }), {
       'ce-specversion': '1.0', 'ce-id': req.id, 'ce-source': req.source, 'ce-type': req.type, 'ce-time': new Date().toISOString(),
       'content-type': 'application/json',
     });
@@ -62,7 +50,7 @@ describe('CloudEvents', () => {
 
   test('structured mode, charset in upper case', async () => {
     const req = { id: randomUUID(), source: '/curl', type: 'dev.podcount.count.requested' };
-    const res = await fn.post('/', JSON.stringify({ specversion: '1.0', ...req, datacontenttype: 'application/json', data: { namespace: 'podcount' } }), {
+    const res = await pc.fn.post('/', JSON.stringify({ specversion: '1.0', ...req, datacontenttype: 'application/json', data: { namespace: 'podcount' } }), {
       'content-type': 'application/cloudevents+json; charset=UTF-8',
     });
     const { data } = await reply(res, req);
@@ -71,7 +59,7 @@ describe('CloudEvents', () => {
 
   test('a PingSource tick: no data, no content type, counts the cluster', async () => {
     const req = { id: randomUUID(), source: '/apis/v1/namespaces/podcount/pingsources/podcount-ping', type: 'dev.knative.sources.ping' };
-    const res = await fn.post('/', '', { 'ce-specversion': '1.0', 'ce-id': req.id, 'ce-source': req.source, 'ce-type': req.type, 'ce-time': new Date().toISOString() });
+    const res = await pc.fn.post('/', '', { 'ce-specversion': '1.0', 'ce-id': req.id, 'ce-source': req.source, 'ce-type': req.type, 'ce-time': new Date().toISOString() });
     const { data, event } = await reply(res, req);
     assert.equal(data['count'], 8);
     assert.equal(event.subject, 'cluster');
@@ -80,28 +68,28 @@ describe('CloudEvents', () => {
   test('a Broker delivery: ce-knativearrivaltime, traceparent, Prefer: reply, Kn-Namespace', async () => {
     const req = { id: randomUUID(), source: '/apis/v1/namespaces/podcount/brokers/default', type: 'dev.podcount.count.requested' };
     const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
-    const res = await fn.post('/', '{}', {
+    const res = await pc.fn.post('/', '{}', {
       'ce-specversion': '1.0', 'ce-id': req.id, 'ce-source': req.source, 'ce-type': req.type,
       'ce-knativearrivaltime': new Date().toISOString(), traceparent: `00-${trace}-00f067aa0ba902b7-01`,
       prefer: 'reply', 'kn-namespace': 'podcount', 'content-type': 'application/json', 'user-agent': 'Go-http-client/1.1',
     });
     const { data } = await reply(res, req);
     assert.equal(data['count'], 8);
-    const line = await fn.waitForLog((l) => l['eventId'] === req.id);
+    const line = await pc.fn.waitForLog((l) => l['eventId'] === req.id);
     assert.equal(line['traceId'], trace);
     assert.equal(line['eventType'], req.type);
     assert.equal(line['status'], 200);
   });
 
   test('a malformed event is a 400 (not retried by a broker), never a reply', async () => {
-    const res = await fn.post('/', '{}', { 'ce-specversion': '1.0', 'ce-id': 'x', 'ce-type': 'dev.podcount.count.requested', 'content-type': 'application/json' });
+    const res = await pc.fn.post('/', '{}', { 'ce-specversion': '1.0', 'ce-id': 'x', 'ce-type': 'dev.podcount.count.requested', 'content-type': 'application/json' });
     assert.equal(res.status, 400);
     assert.equal(res.headers.get('ce-id'), null);
     assert.equal((await res.json() as { error: { code: string } }).error.code, 'bad_event');
   });
 
   test('a POST without CloudEvent headers is a plain count', async () => {
-    const res = await fn.post('/', '', {});
+    const res = await pc.fn.post('/', '', {});
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('ce-id'), null);
     assert.equal((await res.json() as { count: number }).count, 8);

@@ -3,12 +3,10 @@
 // spawned function, which stays connected to a healthy real API server throughout.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { createPods } from '../support/cluster.ts';
-import { ControlPlane } from '../support/controlplane.ts';
-import { FunctionProcess } from '../support/function-process.ts';
-import { setUpServiceAccount, type PodcountIdentity } from '../support/identity.ts';
+import { usePodcount } from '../support/fixture.ts';
 
 /** A raw request: node:http, so methods and headers fetch() would refuse still get sent. */
 function raw(port: number, method: string, path: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; text: string }> {
@@ -25,22 +23,7 @@ function raw(port: number, method: string, path: string, headers: Record<string,
 }
 
 describe('bad input', () => {
-  let cp: ControlPlane;
-  let sa: PodcountIdentity;
-  let fn: FunctionProcess;
-
-  before(async () => {
-    cp = await ControlPlane.start();
-    sa = await setUpServiceAccount(cp, 'podcount', 'podcount', 'cluster');
-    await createPods(cp, 'podcount', 5);
-    fn = await FunctionProcess.start({ env: { ...sa.env, PODCOUNT_MAX_BODY_BYTES: '1024' } });
-  });
-
-  after(async () => {
-    await fn?.stop();
-    sa?.cleanup();
-    await cp?.stop();
-  });
+  const pc = usePodcount({ env: { PODCOUNT_MAX_BODY_BYTES: '1024' }, seed: (cp) => createPods(cp, 'podcount', 5) });
 
   const ce = { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/t', 'ce-type': 'dev.podcount.count.requested' };
   const cases: Array<[string, string, string, Record<string, string>, string | Buffer | undefined, number, string]> = [
@@ -57,7 +40,7 @@ describe('bad input', () => {
   ];
   for (const [name, method, path, headers, body, status, code] of cases) {
     test(`${name}: ${status} ${code}`, async () => {
-      const res = await raw(fn.port, method, path, headers, typeof body === 'string' ? Buffer.from(body) : body);
+      const res = await raw(pc.fn.port, method, path, headers, typeof body === 'string' ? Buffer.from(body) : body);
       assert.equal(res.status, status, res.text);
       const parsed = JSON.parse(res.text) as { error: { code: string; message: string; hint: string } };
       assert.equal(parsed.error.code, code);
@@ -66,7 +49,7 @@ describe('bad input', () => {
   }
 
   test('OPTIONS answers CloudEvents webhook validation', async () => {
-    const res = await raw(fn.port, 'OPTIONS', '/', { 'webhook-request-origin': 'eventemitter.example.com' });
+    const res = await raw(pc.fn.port, 'OPTIONS', '/', { 'webhook-request-origin': 'eventemitter.example.com' });
     assert.equal(res.status, 204);
   });
 
@@ -98,7 +81,7 @@ describe('bad input', () => {
       const path = (r.path.startsWith('/') ? r.path : `/${r.path}`) + (r.path.includes('?') ? '' : qs);
       let res;
       try {
-        res = await raw(fn.port, r.method, path, Object.fromEntries(r.headers), r.body === undefined ? undefined : Buffer.from(r.body, 'latin1'));
+        res = await raw(pc.fn.port, r.method, path, Object.fromEntries(r.headers), r.body === undefined ? undefined : Buffer.from(r.body, 'latin1'));
       } catch (err) {
         // Requests node:http itself refuses to send (unescaped path characters) never reach podcount.
         if (['ERR_UNESCAPED_CHARACTERS', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN'].includes((err as { code?: string }).code ?? '')) return;
@@ -106,7 +89,7 @@ describe('bad input', () => {
       }
       assert.ok(res.status < 500, `${r.method} ${path} ${JSON.stringify(r.headers)} -> ${res.status} ${res.text}`);
     }), { numRuns: 300 });
-    assert.equal(fn.child.exitCode, null, 'still running');
-    assert.equal((await fn.get('/')).status, 200);
+    assert.equal(pc.fn.child.exitCode, null, 'still running');
+    assert.equal((await pc.fn.get('/')).status, 200);
   });
 });

@@ -2,11 +2,10 @@
 // lists: counted by the API server itself (apiserver_request_total), not by podcount's word.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { createPods } from '../support/cluster.ts';
-import { ControlPlane } from '../support/controlplane.ts';
-import { FunctionProcess } from '../support/function-process.ts';
-import { setUpServiceAccount, type PodcountIdentity } from '../support/identity.ts';
+import { usePodcount } from '../support/fixture.ts';
+import type { FunctionProcess } from '../support/function-process.ts';
 
 /** The next HTTP/1.1 response on a kept-alive socket (podcount always sends Content-Length). */
 function response(socket: net.Socket): Promise<{ status: number; body: string }> {
@@ -26,22 +25,10 @@ function response(socket: net.Socket): Promise<{ status: number; body: string }>
 }
 
 describe('coalescing under a burst', () => {
-  let cp: ControlPlane;
-  let sa: PodcountIdentity;
-  let fn: FunctionProcess;
+  const pc = usePodcount({ seed: (cp) => createPods(cp, 'podcount', 40) });
 
   before(async () => {
-    cp = await ControlPlane.start();
-    sa = await setUpServiceAccount(cp, 'podcount', 'podcount', 'cluster');
-    await createPods(cp, 'podcount', 40);
-    fn = await FunctionProcess.start({ env: sa.env });
-    assert.equal((await fn.get('/')).status, 200); // warm: the burst measures coalescing, not the first handshake
-  });
-
-  after(async () => {
-    await fn?.stop();
-    sa?.cleanup();
-    await cp?.stop();
+    assert.equal((await pc.fn.get('/')).status, 200); // warm: the burst measures coalescing, not the first handshake
   });
 
   /**
@@ -66,30 +53,28 @@ describe('coalescing under a burst', () => {
   }
 
   test('200 concurrent identical requests: all correct, at most 2 LIST pods at the API server', async () => {
-    const before = await cp.apiRequestCount({ verb: 'LIST', resource: 'pods' });
-    const answers = await burst(fn, '/');
-    const lists = (await cp.apiRequestCount({ verb: 'LIST', resource: 'pods' })) - before;
+    const before = await pc.cp.apiRequestCount({ verb: 'LIST', resource: 'pods' });
+    const answers = await burst(pc.fn, '/');
+    const lists = (await pc.cp.apiRequestCount({ verb: 'LIST', resource: 'pods' })) - before;
     assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
     assert.deepEqual([...new Set(answers.map((a) => a.count))], [40]);
     assert.ok(lists >= 1 && lists <= 2, `the API server saw ${lists} pod lists`);
   });
 
   test('a filtered burst pages at most twice over', async () => {
-    const fnPaged = await FunctionProcess.start({ env: { ...sa.env, PODCOUNT_PAGE_SIZE: '10' } });
-    try {
+    const fnPaged = await pc.startFunction({ PODCOUNT_PAGE_SIZE: '10' });
+    {
       const path = '/?fieldSelector=status.phase%3DPending';
-      const one = await cp.apiRequestCount({ verb: 'LIST', resource: 'pods' });
+      const one = await pc.cp.apiRequestCount({ verb: 'LIST', resource: 'pods' });
       assert.equal((await fnPaged.get(path)).status, 200);
-      const before = await cp.apiRequestCount({ verb: 'LIST', resource: 'pods' });
+      const before = await pc.cp.apiRequestCount({ verb: 'LIST', resource: 'pods' });
       const pagesPerRead = before - one;
       const answers = await burst(fnPaged, path);
-      const lists = (await cp.apiRequestCount({ verb: 'LIST', resource: 'pods' })) - before;
+      const lists = (await pc.cp.apiRequestCount({ verb: 'LIST', resource: 'pods' })) - before;
       assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
       assert.deepEqual([...new Set(answers.map((a) => a.count))], [40]);
       assert.ok(pagesPerRead >= 4, `40 pods in pages of 10 take ${pagesPerRead} requests`);
       assert.ok(lists <= 2 * pagesPerRead, `the API server saw ${lists} pod list pages (${pagesPerRead} per read)`);
-    } finally {
-      await fnPaged.stop();
     }
   });
 });

@@ -1,0 +1,74 @@
+// bench/results/summary.md from the result files: the tables and the targets of DESIGN §7, each
+// with the figure reached. The README's Performance section is this file.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadResult, RESULTS, round } from './lib.ts';
+import type { ScaleRow } from './scale.ts';
+
+interface Cold { measuredAt: string; rounds: number; results: Array<{ name: string; medianMs: number; p90Ms: number; ratio: number }> }
+interface Scale { measuredAt: string; creation: Array<{ pods: number; seconds: number; perSecond: number }>; rows: ScaleRow[]; representations: Array<{ pods: number; representation: string; bytesPer500: number }> }
+interface Load { measuredAt: string; pods: number; results: Array<{ connections: number; path: string; seconds: number; requestsPerSecond: number; p50Ms: number; p99Ms: number; errors: number; apiListsPerSecond: number; answersPerApiList: number }> }
+
+const md = (headers: string[], rows: Array<Array<string | number>>) =>
+  [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+const kb = (b: number | null) => (b === null ? '—' : b < 10_000 ? `${b} B` : b < 10_000_000 ? `${round(b / 1024)} KB` : `${round(b / 1048576)} MB`);
+const ms = (x: number) => (x >= 1000 ? `${round(x / 1000, 2)} s` : `${x} ms`);
+
+export function report(): string {
+  const cold = loadResult<Cold>('coldstart');
+  const scale = loadResult<Scale>('scale');
+  const load = loadResult<Load>('load');
+  const row = (pods: number, method: string, filtered: boolean) => scale.rows.find((r) => r.pods === pods && r.method.startsWith(method) && r.filtered === filtered)!;
+  const max = Math.max(...scale.rows.map((r) => r.pods));
+  const floor = cold.results[0]!;
+  const esmFloor = cold.results.find((r) => r.name.includes('ES module'))!;
+  const podcountCold = cold.results.find((r) => r.name.startsWith('podcount: npm start'))!;
+  const unfiltered = row(max, 'podcount', false);
+  const raw = row(max, 'one raw', false);
+  const filtered = row(max, 'podcount', true);
+  const kubectlFiltered = row(max, 'kubectl', true);
+  const peak = Math.max(...scale.rows.filter((r) => r.method === 'podcount').map((r) => r.peakRssMb ?? 0));
+  const burst = load.results.find((r) => r.connections === 200 && r.path === '/')!;
+  const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
+
+  const text = `### Targets (DESIGN §7), as measured
+
+| target | measured | |
+|---|---|---|
+| cold start ≤ 1.25× the bare \`node:http\` floor | ${podcountCold.medianMs} ms: ${round(podcountCold.medianMs / esmFloor.medianMs, 2)}× the ES-module floor (${esmFloor.medianMs} ms), ${podcountCold.ratio}× the CommonJS floor (${floor.medianMs} ms) | ${verdict(podcountCold.medianMs / esmFloor.medianMs <= 1.25)} vs the ESM floor, ${verdict(podcountCold.ratio <= 1.25)} vs the CommonJS floor |
+| unfiltered count at ${max / 1000}k pods ≤ 1.2× one \`limit=1\` request | ${unfiltered.ms} ms vs ${raw.ms} ms: ${round(unfiltered.ms / raw.ms, 2)}× | ${verdict(unfiltered.ms / raw.ms <= 1.2)} |
+| < 4 KB from the API server for it | ${unfiltered.bytes} B | ${verdict((unfiltered.bytes ?? 1e9) < 4096)} |
+| peak RSS < 80 MB at every pod count, filtered or not | ${peak} MB at most | ${verdict(peak < 80)} |
+| filtered count at ${max / 1000}k pods ≥ 10× faster than kubectl | ${ms(filtered.ms)} vs ${ms(kubectlFiltered.ms)}: ${round(kubectlFiltered.ms / filtered.ms, 1)}× | ${verdict(kubectlFiltered.ms / filtered.ms >= 10)} |
+| 200 concurrent callers: zero errors, API lists bounded by coalescing | ${burst.errors} errors; ${burst.requestsPerSecond} answers/s from ${burst.apiListsPerSecond} API lists/s (${burst.answersPerApiList} answers per list) | ${verdict(burst.errors === 0)} |
+
+### Cold start (\`npm run bench -- coldstart\`, median of ${cold.rounds} interleaved rounds)
+
+${md(['start', 'median', 'p90', '× CommonJS floor'], cold.results.map((r) => [r.name, `${r.medianMs} ms`, `${r.p90Ms} ms`, r.ratio]))}
+
+### Counting at scale (\`npm run bench -- scale\`)
+
+Pods are created through the API (32 concurrent keep-alive POSTs over 10 namespaces, half
+labelled \`app=web\`): ${scale.creation.map((c) => `${c.pods} in ${c.seconds} s`).join(', ')} (${Math.min(...scale.creation.map((c) => c.perSecond))}–${Math.max(...scale.creation.map((c) => c.perSecond))} pods/s).
+Time is the median of several counts on a warm instance (podcount end to end through its HTTP
+endpoint); bytes are what the API server sent; RSS is the counting process's peak. Every count
+matched the API truth.
+
+${md(['pods', 'method', 'filter', 'time', 'bytes from the API server', 'peak RSS'], scale.rows.map((r) => [r.pods, r.method, r.filtered ? '`app=web`' : '—', ms(r.ms), kb(r.bytes), r.peakRssMb === null ? '—' : `${r.peakRssMb} MB`]))}
+
+![count time and peak RSS against the pod count](bench/results/scale.png)
+
+One list page of 500 pods matching \`app=web\`, by representation: ${scale.representations.filter((r) => r.pods === max).map((r) => `${r.representation} ${kb(r.bytesPer500)}`).join(', ')}.
+
+### Load (\`npm run bench -- load\`, ${load.pods} pods, one instance, ${load.results[0]!.seconds} s per row)
+
+${md(['callers', 'query', 'answers/s', 'p50', 'p99', 'errors', 'API lists/s', 'answers per API list'], load.results.map((r) => [r.connections, `\`${r.path}\``, r.requestsPerSecond, `${r.p50Ms} ms`, `${r.p99Ms} ms`, r.errors, r.apiListsPerSecond, r.answersPerApiList]))}
+
+Measured ${cold.measuredAt.slice(0, 10)} on the 2-core development machine, Node ${process.version}, kube-apiserver 1.36.3.
+`;
+  writeFileSync(join(RESULTS, 'summary.md'), text);
+  console.log(`report: ${join(RESULTS, 'summary.md')}`);
+  return text;
+}
+
+if (import.meta.main) report();

@@ -1,15 +1,22 @@
 // kube-apiserver, etcd and kubectl for the tests, built once from the Go module pinned beside this
-// file into a cache folder outside the repo, keyed by the pins (go.mod + go.sum): rebuilt only
-// when they change. KUBEBUILDER_ASSETS (the envtest convention) short-cuts the build.
-// CLI: `node test/controlplane/binaries.ts` builds (or finds) them and prints where.
+// file into a cache folder outside the repo, keyed by the pins (go.mod + go.sum) and the build
+// recipe: rebuilt only when they change. KUBEBUILDER_ASSETS (the envtest convention) short-cuts
+// the build. CLI: `node test/controlplane/binaries.ts` builds (or finds) them and prints where.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 const MODULE_DIR = import.meta.dirname;
 const NAMES = ['etcd', 'kube-apiserver', 'kubectl'] as const;
+const PACKAGES = ['go.etcd.io/etcd/server/v3', 'k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kubectl'];
+// Static binaries as upstream releases them (no C toolchain needed); -mod=readonly so a build
+// never rewrites the pins; GOWORK=off so a go.work above the repo cannot change them either.
+const BUILD_FLAGS = ['-mod=readonly', '-trimpath', `-ldflags=-s -w ${versionStamp()}`];
+const BUILD_ENV = { CGO_ENABLED: '0', GOWORK: 'off' };
+/** The env var global-setup uses to hand the folder to test files (they run in child processes). */
+export const BIN_DIR_ENV = 'PODCOUNT_CONTROLPLANE_BIN';
 
 export interface Binaries {
   etcd: string;
@@ -20,74 +27,180 @@ export interface Binaries {
   builtSeconds: number | null;
 }
 
+/** Neither Go nor KUBEBUILDER_ASSETS: the message is one line saying what to install or set. */
 export class MissingToolchainError extends Error {}
 
 export function cacheRoot(): string {
   return join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'podcount');
 }
 
-function fromDir(dir: string, builtSeconds: number | null): Binaries {
-  // kubectl may be missing from a KUBEBUILDER_ASSETS folder (envtest ships only the two servers).
-  const kubectl = existsSync(join(dir, 'kubectl')) ? join(dir, 'kubectl') : 'kubectl';
-  return { etcd: join(dir, 'etcd'), kubeApiserver: join(dir, 'kube-apiserver'), kubectl, dir, builtSeconds };
+/** The cache folder for the current pins and recipe. */
+export function cacheDir(): string {
+  const hash = createHash('sha256')
+    .update(readFileSync(join(MODULE_DIR, 'go.mod')))
+    .update(readFileSync(join(MODULE_DIR, 'go.sum')))
+    .update(JSON.stringify([PACKAGES, BUILD_FLAGS, BUILD_ENV.CGO_ENABLED]));
+  return join(cacheRoot(), 'controlplane', hash.digest('hex').slice(0, 16));
 }
 
+/**
+ * The binaries: from KUBEBUILDER_ASSETS when set, else from the cache, else built into it.
+ * Logs exactly one line saying which (and how long a build took).
+ */
 export async function ensureControlPlaneBinaries(log: (line: string) => void = (l) => console.error(l)): Promise<Binaries> {
   const assets = process.env['KUBEBUILDER_ASSETS'];
   if (assets) {
-    if (!existsSync(join(assets, 'etcd')) || !existsSync(join(assets, 'kube-apiserver'))) {
-      throw new MissingToolchainError(`KUBEBUILDER_ASSETS=${assets} must hold etcd and kube-apiserver`);
-    }
-    return fromDir(assets, null);
+    const b = fromAssets(assets, log);
+    log(`control plane: using KUBEBUILDER_ASSETS=${assets}`);
+    return b;
   }
-  const pins = createHash('sha256').update(readFileSync(join(MODULE_DIR, 'go.mod'))).update(readFileSync(join(MODULE_DIR, 'go.sum'))).digest('hex').slice(0, 16);
-  const dir = join(cacheRoot(), 'controlplane', pins);
-  if (NAMES.every((n) => existsSync(join(dir, n)))) return fromDir(dir, null);
-
-  const go = goVersion();
-  log(`control plane: building kube-apiserver, etcd and kubectl from test/controlplane/go.mod with ${go} (first run only, several minutes)...`);
+  const dir = cacheDir();
+  if (complete(dir)) {
+    log(`control plane: reusing cached kube-apiserver, etcd, kubectl in ${dir}`);
+    return fromDir(dir, null);
+  }
+  const go = findGo();
+  const version = execFileSync(go, ['env', 'GOVERSION'], { encoding: 'utf8' }).trim();
+  log(`control plane: building kube-apiserver, etcd, kubectl from test/controlplane/go.mod with ${version} (first run only, several minutes)...`);
   const started = Date.now();
+  removeAbandonedBuilds(dir);
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   try {
-    await run('go', ['build', '-trimpath', '-ldflags=-s -w', '-o', tmp + '/', 'go.etcd.io/etcd/server/v3', 'k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kubectl']);
+    await goBuild(go, ['build', ...BUILD_FLAGS, '-o', tmp + '/', ...PACKAGES]);
     // The etcd module's main package is named after its folder ("server").
     renameSync(join(tmp, 'server'), join(tmp, 'etcd'));
-    // Atomic publish: a killed build never leaves a half-filled cache folder behind.
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-  } catch (err) {
+    publish(tmp, dir);
+  } finally {
     rmSync(tmp, { recursive: true, force: true });
-    throw err;
   }
   const seconds = Math.round((Date.now() - started) / 1000);
-  log(`control plane: built kube-apiserver, etcd, kubectl in ${seconds} s (${go}) -> ${dir}`);
+  log(`control plane: built kube-apiserver, etcd, kubectl in ${seconds} s (${version}) -> ${dir}`);
   return fromDir(dir, seconds);
 }
 
-function goVersion(): string {
+/**
+ * For test files: the folder global-setup found or built (handed over in BIN_DIR_ENV), so no
+ * test file hashes or logs again; without it (one file run by hand, npm run dev, benchmarks),
+ * the full lookup, which is cheap once cached.
+ */
+export async function controlPlaneBinaries(): Promise<Binaries> {
+  const dir = process.env[BIN_DIR_ENV];
+  if (dir && existsSync(join(dir, 'etcd')) && existsSync(join(dir, 'kube-apiserver'))) {
+    return dir === process.env['KUBEBUILDER_ASSETS'] ? fromAssets(dir, () => {}) : fromDir(dir, null);
+  }
+  return ensureControlPlaneBinaries();
+}
+
+/**
+ * The version k8s's own build (hack/lib/version.sh) stamps in, taken from the pin: a plain
+ * `go build` would report v0.0.0-master to `kubectl version` and the API server's /version.
+ */
+function versionStamp(): string {
+  const pin = /^\s*k8s\.io\/kubernetes (v(\d+)\.(\d+)\.\d+)(\s|$)/m.exec(readFileSync(join(MODULE_DIR, 'go.mod'), 'utf8'));
+  if (!pin) throw new Error('test/controlplane/go.mod does not require k8s.io/kubernetes vX.Y.Z');
+  const [, gitVersion, major, minor] = pin;
+  return ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']
+    .flatMap((pkg) => [`-X ${pkg}.gitVersion=${gitVersion}`, `-X ${pkg}.gitMajor=${major}`, `-X ${pkg}.gitMinor=${minor}`, `-X ${pkg}.gitTreeState=clean`])
+    .join(' ');
+}
+
+function complete(dir: string): boolean {
+  return NAMES.every((n) => existsSync(join(dir, n)));
+}
+
+/** Atomic publish: a killed build never leaves a half-filled cache folder behind. */
+function publish(tmp: string, dir: string): void {
+  if (existsSync(dir) && !complete(dir)) rmSync(dir, { recursive: true, force: true });
   try {
-    return execFileSync('go', ['env', 'GOVERSION'], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new MissingToolchainError('podcount tests need Go >= 1.25 to build kube-apiserver and etcd (install it from https://go.dev/dl or your package manager), or KUBEBUILDER_ASSETS set to a folder holding etcd and kube-apiserver');
+    renameSync(tmp, dir);
+  } catch (err) {
+    // Another process published the same pins first: theirs is as good as ours.
+    if (!complete(dir)) throw err;
   }
 }
 
-function run(cmd: string, args: string[]): Promise<void> {
+/** Temp folders of builds whose process died (SIGKILL, power loss). */
+function removeAbandonedBuilds(dir: string): void {
+  const parent = join(dir, '..');
+  if (!existsSync(parent)) return;
+  const prefix = `${dir.slice(parent.length + 1)}.tmp-`;
+  for (const entry of readdirSync(parent)) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(entry.slice(prefix.length));
+    if (!alive(pid)) rmSync(join(parent, entry), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (dir && executable(join(dir, name))) return join(dir, name);
+  }
+  return undefined;
+}
+
+function findGo(): string {
+  const candidates = [onPath('go'), process.env['GOROOT'] && join(process.env['GOROOT'], 'bin', 'go'), '/usr/local/go/bin/go'];
+  const go = candidates.find((c): c is string => !!c && executable(c));
+  if (!go) {
+    throw new MissingToolchainError('control plane: Go is needed to build kube-apiserver, etcd and kubectl: install Go 1.26 (https://go.dev/dl) and put it on PATH, or set KUBEBUILDER_ASSETS to a folder holding etcd and kube-apiserver');
+  }
+  return go;
+}
+
+function fromDir(dir: string, builtSeconds: number | null): Binaries {
+  return { etcd: join(dir, 'etcd'), kubeApiserver: join(dir, 'kube-apiserver'), kubectl: join(dir, 'kubectl'), dir, builtSeconds };
+}
+
+function fromAssets(dir: string, log: (line: string) => void): Binaries {
+  for (const name of ['etcd', 'kube-apiserver']) {
+    if (!executable(join(dir, name))) throw new MissingToolchainError(`control plane: KUBEBUILDER_ASSETS=${dir} has no executable ${name}`);
+  }
+  const b = fromDir(dir, null);
+  if (!executable(b.kubectl)) {
+    // envtest's archives ship kubectl, hand-made folders may not: then the cached build's, or the machine's.
+    const cached = join(cacheDir(), 'kubectl');
+    b.kubectl = executable(cached) ? cached : (onPath('kubectl') ?? 'kubectl');
+    log(`control plane: no kubectl in KUBEBUILDER_ASSETS, using ${b.kubectl}`);
+  }
+  return b;
+}
+
+function goBuild(go: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: MODULE_DIR, stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, GOFLAGS: '-mod=mod' } });
+    const child = spawn(go, args, { cwd: MODULE_DIR, stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, ...BUILD_ENV } });
     let stderr = '';
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    child.stderr.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-8000); });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${stderr.slice(-4000)}`))));
+    child.on('exit', (code, signal) => (code === 0
+      ? resolve()
+      : reject(new Error(`control plane: go ${args.join(' ')} failed (${signal ?? code}):\n${stderr.slice(-4000)}`))));
   });
 }
 
 if (import.meta.main) {
   try {
-    const b = await ensureControlPlaneBinaries();
-    console.log(`control plane binaries: ${b.dir}${b.builtSeconds === null ? ' (cached)' : ` (built in ${b.builtSeconds} s)`}`);
+    const b = await ensureControlPlaneBinaries((line) => console.log(line));
+    console.log(`etcd=${b.etcd}\nkube-apiserver=${b.kubeApiserver}\nkubectl=${b.kubectl}`);
   } catch (err) {
     console.error(err instanceof MissingToolchainError ? err.message : err);
     process.exit(1);

@@ -1,19 +1,23 @@
-// The admin's HTTP client for the test control plane: one keep-alive agent trusting the run's CA,
-// a bearer token from the token-auth file (system:masters). Fast enough to create 100k pods.
+// A bearer-token HTTP client for the test control plane: one keep-alive agent trusting the run's
+// CA. The harness uses it as the admin (fast enough to create 100k pods); tests also use it
+// with ServiceAccount tokens to see the server's raw answers, bypassing any client library.
 import https from 'node:https';
 
 export interface AdminResponse {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
+  headers: Headers;
   text: string;
+  /** The parsed body, or undefined when it is not JSON (e.g. /metrics, plain-text 429s). */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   json: any;
 }
 
 export interface AdminRequest {
   method?: string;
+  /** A string is sent as is; anything else as JSON. */
   body?: unknown;
   headers?: Record<string, string>;
+  timeoutMs?: number;
 }
 
 export class AdminClient {
@@ -29,10 +33,17 @@ export class AdminClient {
 
   request(path: string, init: AdminRequest = {}): Promise<AdminResponse> {
     const body = init.body === undefined ? undefined : Buffer.from(typeof init.body === 'string' ? init.body : JSON.stringify(init.body));
-    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}`, accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}), ...init.headers };
-    if (body) headers['content-length'] = String(body.length);
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.#token}`,
+      accept: 'application/json',
+      // Shows in audit logs, and names the field manager of objects it creates.
+      'user-agent': 'podcount-test-harness',
+      ...(body ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {}),
+      ...init.headers,
+    };
+    const timeoutMs = init.timeoutMs ?? 60_000;
     return new Promise((resolve, reject) => {
-      const req = https.request(new URL(path, this.#base), { method: init.method ?? 'GET', headers, agent: this.#agent, timeout: 60_000 }, (res) => {
+      const req = https.request(new URL(path, this.#base), { method: init.method ?? 'GET', headers, agent: this.#agent, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
@@ -43,11 +54,15 @@ export class AdminClient {
           } catch {
             json = undefined;
           }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) {
+            for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) h.append(k, one);
+          }
+          resolve({ status: res.statusCode ?? 0, headers: h, text, json });
         });
         res.on('error', reject);
       });
-      req.on('timeout', () => req.destroy(new Error(`admin request ${path} timed out`)));
+      req.on('timeout', () => req.destroy(new Error(`${init.method ?? 'GET'} ${path} timed out after ${timeoutMs} ms`)));
       req.on('error', reject);
       req.end(body);
     });

@@ -7,50 +7,82 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AdminClient } from './admin-client.ts';
 import type { CertFiles } from './certs.ts';
+import { ADMIN_GROUP, ADMIN_USER, APISERVER_START_TIMEOUT_MS, SERVICE_ACCOUNT_ISSUER, SERVICE_CLUSTER_IP_RANGE } from './defaults.ts';
 import { ServerProcess } from './process.ts';
+
+export interface APIServerOptions {
+  binary: string;
+  dir: string;
+  port: number;
+  etcdUrl: string;
+  certs: CertFiles;
+  adminToken: string;
+  /** Write an audit log (Metadata level, every request but the server's own and health probes). */
+  audit: boolean;
+}
+
+// Metadata level: who asked what (verb, URI with query, user, user agent, status), no bodies.
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  users: ["system:apiserver"]
+- level: None
+  nonResourceURLs: ["/readyz*", "/healthz*", "/livez*", "/metrics"]
+- level: Metadata
+`;
 
 export class APIServer {
   readonly port: number;
   readonly url: string;
-  readonly adminToken: string;
   readonly process: ServerProcess;
+  /** The audit log (JSON lines), when asked for. */
+  readonly auditLog: string | undefined;
   readonly #binary: string;
   readonly #args: string[];
 
-  constructor(binary: string, dir: string, port: number, etcdUrl: string, certs: CertFiles, adminToken: string) {
-    this.#binary = binary;
-    this.port = port;
-    this.url = `https://127.0.0.1:${port}`;
-    this.adminToken = adminToken;
-    this.process = new ServerProcess('kube-apiserver', join(dir, 'kube-apiserver.log'));
-    const tokens = join(dir, 'tokens.csv');
-    writeFileSync(tokens, `${adminToken},admin,admin-uid,"system:masters"\n`, { mode: 0o600 });
+  constructor(o: APIServerOptions) {
+    this.#binary = o.binary;
+    this.port = o.port;
+    this.url = `https://127.0.0.1:${o.port}`;
+    this.process = new ServerProcess('kube-apiserver', join(o.dir, 'kube-apiserver.log'));
+    const tokens = join(o.dir, 'tokens.csv');
+    writeFileSync(tokens, `${o.adminToken},${ADMIN_USER},${ADMIN_USER}-uid,"${ADMIN_GROUP}"\n`, { mode: 0o600 });
     this.#args = [
-      `--etcd-servers=${etcdUrl}`,
+      `--etcd-servers=${o.etcdUrl}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
-      `--secure-port=${port}`,
-      `--tls-cert-file=${certs.servingCert}`,
-      `--tls-private-key-file=${certs.servingKey}`,
-      `--cert-dir=${join(dir, 'apiserver-certs')}`,
+      `--secure-port=${o.port}`,
+      `--tls-cert-file=${o.certs.servingCert}`,
+      `--tls-private-key-file=${o.certs.servingKey}`,
+      `--cert-dir=${join(o.dir, 'apiserver-certs')}`,
       '--authorization-mode=RBAC',
       `--token-auth-file=${tokens}`,
-      '--service-cluster-ip-range=10.0.0.0/24',
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${certs.saPublicKey}`,
-      `--service-account-signing-key-file=${certs.saPrivateKey}`,
-      // Honest expiry: no year-long extension of bound tokens (kube-apiserver's default for kubelets).
+      `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+      `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
+      `--service-account-key-file=${o.certs.saPublicKey}`,
+      `--service-account-signing-key-file=${o.certs.saPrivateKey}`,
+      // Honest expiry: no year-long extension of bound tokens (kube-apiserver's default, for kubelets).
       '--service-account-extend-token-expiration=false',
+      // No controller-manager: nothing would create the default ServiceAccount this plugin insists on.
       '--disable-admission-plugins=ServiceAccount',
       '--allow-privileged=true',
       '--profiling=false',
       '--v=1',
     ];
+    if (o.audit) {
+      const policy = join(o.dir, 'audit-policy.yaml');
+      writeFileSync(policy, AUDIT_POLICY);
+      this.auditLog = join(o.dir, 'audit.log');
+      // blocking: the event is written before the request completes, so tests rarely need to wait.
+      this.#args.push(`--audit-policy-file=${policy}`, `--audit-log-path=${this.auditLog}`, '--audit-log-format=json', '--audit-log-mode=blocking');
+    }
   }
 
   /** Ready when /readyz says so to the admin (all post-start hooks done, RBAC bootstrapped). */
   start(admin: AdminClient): Promise<void> {
-    return this.process.start(this.#binary, this.#args, async () => (await admin.request('/readyz')).status === 200, 120_000);
+    return this.process.start(this.#binary, this.#args, async () => (await admin.request('/readyz', { timeoutMs: 2000 })).status === 200, APISERVER_START_TIMEOUT_MS);
   }
 
   stop(): Promise<void> {

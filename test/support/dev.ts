@@ -15,12 +15,14 @@ const started = Date.now();
 console.log('podcount dev: starting etcd and kube-apiserver on loopback...');
 const cp = await ControlPlane.start();
 let fn: FunctionProcess | undefined;
+let cleanupIdentity: (() => void) | undefined;
 let stopping = false;
 async function shutdown(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.log('\npodcount dev: stopping the function and the control plane...');
   await fn?.stop();
+  cleanupIdentity?.();
   await cp.stop();
   process.exit(code);
 }
@@ -37,6 +39,7 @@ try {
     await createPods(cp, ns, n, { labels: { app: ns === 'shop' ? 'cart' : 'demo' } });
   }
   const sa = await setUpServiceAccount(cp, 'podcount', 'podcount', 'none');
+  cleanupIdentity = sa.cleanup;
   fn = await FunctionProcess.start({ env: { ...sa.env, PORT: process.env['PORT'] ?? '8080', PODCOUNT_LOG_LEVEL: 'info' } });
   fn.child.stdout?.pipe(process.stdout);
   fn.child.stderr?.pipe(process.stderr);
@@ -54,7 +57,7 @@ Try:
   curl -s -i -X POST ${u}/ -H 'ce-specversion: 1.0' -H 'ce-id: 1' -H 'ce-source: /dev/curl' \\
        -H 'ce-type: dev.podcount.count.requested' -H 'content-type: application/json' -d '{"namespace":"payments"}'
   curl -s ${u}/diagnostics
-  KUBECONFIG=${cp.kubeconfigPath} kubectl get pods -A      # if kubectl is installed
+  ${cp.binaries.kubectl} --kubeconfig ${cp.kubeconfigPath} get pods -A
 
 Ctrl-C stops everything.
 `);

@@ -1,14 +1,21 @@
-// node:test global setup: build (or find) the control-plane binaries and the Knative validator
-// once, before any test file starts, and print how long the builds took. Test files find them
-// again through the same caches.
-import { ensureControlPlaneBinaries } from '../controlplane/binaries.ts';
+// node:test global setup (--test-global-setup): runs once in the runner process before any test
+// file. It builds (or finds) the control-plane binaries and the Knative validator, printing how
+// long the builds took, and hands the binaries' folder to the test files through the
+// environment: the runner spawns each file's process after this, with this process.env.
+import { BIN_DIR_ENV, ensureControlPlaneBinaries, MissingToolchainError } from '../controlplane/binaries.ts';
 import { ensureKnativeValidator } from '../knative/validator.ts';
 
 export async function globalSetup(): Promise<void> {
-  const started = Date.now();
-  const b = await ensureControlPlaneBinaries((line) => console.log(line));
-  console.log(b.builtSeconds === null
-    ? `control plane: binaries ready in ${b.dir} (cached, ${Date.now() - started} ms)`
-    : `control plane: build took ${b.builtSeconds} s`);
+  try {
+    const b = await ensureControlPlaneBinaries((line) => console.log(line));
+    process.env[BIN_DIR_ENV] = b.dir;
+  } catch (err) {
+    // One line, not a stack: say what to install or set.
+    if (err instanceof MissingToolchainError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
   await ensureKnativeValidator((line) => console.log(line));
 }

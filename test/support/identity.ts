@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { trackDir } from './cleanup.ts';
 import { applyManifests, createNamespace, createServiceAccount, inClusterEnv, mintToken, writeServiceAccountDir } from './cluster.ts';
 import type { ControlPlane } from './controlplane.ts';
 
@@ -28,6 +29,8 @@ export async function setUpServiceAccount(cp: ControlPlane, namespace: string, n
   await createServiceAccount(cp, namespace, name);
   await grantPodList(cp, namespace, name, grant);
   const dir = mkdtempSync(join(tmpdir(), 'podcount-sa-'));
+  // Removed at exit even if a test never calls cleanup().
+  const untrack = trackDir(dir);
   const write = async (o: { boundSecret?: string }) => {
     const token = await mintToken(cp, namespace, name, o);
     await writeServiceAccountDir(dir, { token, caPem: cp.caPem, namespace });
@@ -44,7 +47,10 @@ export async function setUpServiceAccount(cp: ControlPlane, namespace: string, n
       identity.token = await write(o);
       return identity.token;
     },
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true });
+      untrack();
+    },
   };
   return identity;
 }

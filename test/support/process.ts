@@ -1,8 +1,24 @@
-// A server process of the control plane: spawned in its own process group with output to a log
-// file, polled until ready, stopped with SIGTERM then SIGKILL, and always waited for, so no
-// test leaves a process behind.
+// A server process of the control plane: spawned in its own process group with its output in a
+// log file, polled until ready, stopped with SIGTERM (then SIGKILL) to the whole group, and
+// always waited for, so no test leaves a process behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { trackProcessGroup } from './cleanup.ts';
+import { STOP_GRACE_MS } from './defaults.ts';
+
+// util-linux's setpriv (Essential on Debian) makes the kernel SIGKILL the server if this Node
+// process dies without cleaning up (SIGKILL, OOM): `setpriv` execs the server, keeping its pid.
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+});
+
+const POLL_MS = 50;
 
 export class ServerProcess {
   readonly name: string;
@@ -25,28 +41,46 @@ export class ServerProcess {
 
   /** Starts the binary and resolves once `ready()` is true; fails with the log's tail otherwise. */
   async start(binary: string, args: string[], ready: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+    if (this.running) throw new Error(`${this.name} is already running (pid ${this.pid})`);
     const out = openSync(this.logFile, 'a');
-    const child = spawn(binary, args, { stdio: ['ignore', out, out], detached: true });
+    const [cmd, argv] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
+    // detached: its own process group, so stop() reaches any helper it forks, and a Ctrl-C in
+    // the terminal reaches Node first (which then stops the servers in order).
+    const child = spawn(cmd, argv, { stdio: ['ignore', out, out], detached: true });
     closeSync(out);
+    const spawned = await new Promise<Error | undefined>((resolve) => {
+      child.once('spawn', () => resolve(undefined));
+      child.once('error', resolve);
+    });
+    if (spawned || child.pid === undefined) throw new Error(`${this.name}: cannot run ${binary}: ${spawned?.message}`);
     this.#child = child;
-    this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
+    const untrack = trackProcessGroup(child.pid);
+    this.#exited = new Promise((resolve) => child.once('exit', () => {
+      untrack();
+      resolve();
+    }));
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (!this.running) throw new Error(`${this.name} exited during start (code ${child.exitCode}):\n${this.tail()}`);
-      if (await Promise.race([ready().catch(() => false), spawnError])) return;
-      await new Promise((r) => setTimeout(r, 100));
+      if (!this.running) {
+        await this.#exited;
+        throw new Error(`${this.name} exited during start (${child.signalCode ?? `code ${child.exitCode}`}); log ${this.logFile}:\n${this.tail()}`);
+      }
+      if (await ready().catch(() => false)) return;
+      await sleep(POLL_MS);
     }
+    const tail = this.tail();
     await this.stop();
-    throw new Error(`${this.name} was not ready within ${timeoutMs} ms:\n${this.tail()}`);
+    throw new Error(`${this.name} was not ready within ${timeoutMs} ms; log:\n${tail}`);
   }
 
-  async stop(graceMs = 10_000): Promise<void> {
+  /** SIGTERM to the group, SIGKILL after graceMs; resolves once the process has exited. */
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     const child = this.#child;
     if (!child || !this.running || child.pid === undefined) return this.#exited;
+    const pgid = child.pid;
     const kill = (signal: NodeJS.Signals) => {
       try {
-        process.kill(-child.pid!, signal); // the whole process group
+        process.kill(-pgid, signal);
       } catch {
         // Already gone.
       }
@@ -57,7 +91,7 @@ export class ServerProcess {
     clearTimeout(timer);
   }
 
-  tail(lines = 30): string {
+  tail(lines = 40): string {
     try {
       return readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
     } catch {
@@ -65,6 +99,3 @@ export class ServerProcess {
     }
   }
 }
-
-/** Every harness process, so an interrupted run (Ctrl-C in npm run dev) still cleans up. */
-export const liveProcesses = new Set<ServerProcess>();

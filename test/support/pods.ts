@@ -1,0 +1,108 @@
+// Pods in bulk for counting tests and benchmarks, and the API truth to compare counts with.
+// Pods here are bare API objects: no scheduler or kubelet runs, so they stay Pending forever,
+// which is all a count needs.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AdminResponse } from './admin-client.ts';
+import type { ControlPlane } from './controlplane.ts';
+import { COUNT_PAGE_SIZE, CREATE_PODS_CONCURRENCY, POD_IMAGE } from './defaults.ts';
+import type { KubeObject } from './manifests.ts';
+import { createNamespace } from './namespaces.ts';
+
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+
+export function podManifest(namespace: string, name: string, labels: Record<string, string> = {}): KubeObject {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name, namespace, labels },
+    // Restricted, so pods can be created in namespaces that enforce the restricted Pod Security profile.
+    spec: {
+      securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [{ name: 'app', image: POD_IMAGE, securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+    },
+  };
+}
+
+/** Runs `task(i)` for i in [0, n) with at most `concurrency` in flight. */
+async function pool(n: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < n; i = next++) await task(i);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, n)) }, worker));
+}
+
+/** A write retried while the server sheds load (429, or 5xx during etcd hiccups), honouring Retry-After. */
+async function withRetries(what: string, send: () => Promise<AdminResponse>, ok: (status: number, attempt: number) => boolean): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await send();
+    if (ok(res.status, attempt)) return;
+    if ((res.status === 429 || res.status >= 500) && attempt < 8) {
+      await sleep(Math.min(Number(res.headers.get('retry-after') ?? 0) * 1000 || 100 * 2 ** attempt, 5000));
+      continue;
+    }
+    throw new Error(`${what}: ${res.status} ${res.json?.message ?? res.text.slice(0, 300)}`);
+  }
+}
+
+/**
+ * Creates n pods named `<prefix>-<i>` in the namespace (created if needed), concurrently over
+ * keep-alive connections; reports the rate reached. Scales to 100k (memory stays flat).
+ */
+export async function createPods(cp: ControlPlane, namespace: string, n: number, opts: { labels?: Record<string, string>; concurrency?: number; prefix?: string } = {}): Promise<{ created: number; seconds: number; perSecond: number }> {
+  await createNamespace(cp, namespace);
+  const prefix = opts.prefix ?? 'pod';
+  const path = `/api/v1/namespaces/${namespace}/pods`;
+  const started = performance.now();
+  await pool(n, opts.concurrency ?? CREATE_PODS_CONCURRENCY, (i) => {
+    const body = JSON.stringify(podManifest(namespace, `${prefix}-${i}`, opts.labels));
+    // 409 on a retry means the first attempt did land.
+    return withRetries(`creating pod ${namespace}/${prefix}-${i}`, () => cp.adminFetch(path, { method: 'POST', body }), (s, attempt) => s === 201 || (s === 409 && attempt > 1));
+  });
+  const seconds = (performance.now() - started) / 1000;
+  return { created: n, seconds, perSecond: n / Math.max(seconds, 1e-9) };
+}
+
+/**
+ * Deletes pods by name or by label selector. Zero grace: pods never bound to a node go at once
+ * anyway, and nothing (no kubelet) would finish a graceful deletion.
+ */
+export async function deletePods(cp: ControlPlane, namespace: string, which: string[] | { labelSelector: string }, opts: { concurrency?: number } = {}): Promise<void> {
+  if (Array.isArray(which)) {
+    await pool(which.length, opts.concurrency ?? CREATE_PODS_CONCURRENCY, (i) => withRetries(
+      `deleting pod ${namespace}/${which[i]}`,
+      () => cp.adminFetch(`/api/v1/namespaces/${namespace}/pods/${which[i]}?gracePeriodSeconds=0`, { method: 'DELETE' }),
+      (s) => s === 200 || s === 404,
+    ));
+    return;
+  }
+  const selector = encodeURIComponent(which.labelSelector);
+  await withRetries(
+    `deleting pods ${namespace} -l ${which.labelSelector}`,
+    () => cp.adminFetch(`/api/v1/namespaces/${namespace}/pods?gracePeriodSeconds=0&labelSelector=${selector}`, { method: 'DELETE', headers: { accept: METADATA_LIST }, timeoutMs: 300_000 }),
+    (s) => s === 200,
+  );
+}
+
+/**
+ * The API truth: a full list as the admin, counted item by item (metadata only, to keep 100k
+ * pods cheap). Paginated, except cluster-wide with a field selector: there kube-apiserver
+ * 1.36 hands out continue tokens that skip pages (test/README.md), and the truth must not.
+ */
+export async function countPods(cp: ControlPlane, q: { namespace?: string; labelSelector?: string; fieldSelector?: string }): Promise<number> {
+  const path = q.namespace ? `/api/v1/namespaces/${encodeURIComponent(q.namespace)}/pods` : '/api/v1/pods';
+  const paginate = !!q.namespace || !q.fieldSelector;
+  let count = 0;
+  let cont = '';
+  do {
+    const params = new URLSearchParams();
+    if (paginate) params.set('limit', String(COUNT_PAGE_SIZE));
+    if (q.labelSelector) params.set('labelSelector', q.labelSelector);
+    if (q.fieldSelector) params.set('fieldSelector', q.fieldSelector);
+    if (cont) params.set('continue', cont);
+    const res = await cp.adminClient.must(`${path}?${params}`, { headers: { accept: METADATA_LIST } });
+    // A metadata-only list with no items says `"items": null` (PodList says `[]`).
+    count += ((res.json.items ?? []) as unknown[]).length;
+    cont = res.json.metadata.continue ?? '';
+  } while (cont);
+  return count;
+}

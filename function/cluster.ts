@@ -115,7 +115,11 @@ function fromServiceAccount(dir: string, env: Env, notes: string[]): ClusterTarg
 function kubeconfigPath(env: Env, notes: string[]): string | undefined {
   const fromEnv = env['KUBECONFIG']?.trim();
   if (fromEnv) return fromEnv;
-  const home = env['HOME']?.trim() || homedir();
+  const home = env['HOME']?.trim() || homeOfUser();
+  if (!home) {
+    notes.push('KUBECONFIG is not set and there is no home folder to look for ~/.kube/config in');
+    return undefined;
+  }
   const path = join(home, '.kube', 'config');
   if (existsSync(path)) return path;
   notes.push(`KUBECONFIG is not set and ${path} does not exist`);
@@ -163,6 +167,15 @@ async function fromKubeconfig(path: string, notes: string[]): Promise<ClusterTar
     identity,
     notes,
   };
+}
+
+/** The user's home, or undefined: a uid without a passwd entry (common in containers) has none. */
+function homeOfUser(): string | undefined {
+  try {
+    return homedir();
+  } catch {
+    return undefined;
+  }
 }
 
 function readTrimmed(path: string): string | undefined {

@@ -1,14 +1,14 @@
 // The container's entry (`npm start`, the Dockerfile's CMD): serves the registered function on
 // PORT with node:http, warms the API connection, and on SIGTERM stops accepting, lets in-flight
 // requests finish and exits 0. (The functions-framework exits at once on SIGTERM, upstream #704.)
-import { enableCompileCache, flushCompileCache } from 'node:module';
+import { constants, enableCompileCache, flushCompileCache } from 'node:module';
 import { join } from 'node:path';
 import { http } from './builtins.ts';
 import { ConfigError } from './config.ts';
 
 // V8's code cache for the bundle saves ~5 ms of every cold start. The image ships it prebuilt
 // (the Dockerfile warms it); where the folder is read-only and empty this is a no-op.
-enableCompileCache(process.env['PODCOUNT_COMPILE_CACHE'] ?? join(import.meta.dirname, '.compile-cache'));
+const compileCache = enableCompileCache(process.env['PODCOUNT_COMPILE_CACHE'] ?? join(import.meta.dirname, '.compile-cache'));
 
 let entry: typeof import('./index.ts');
 try {
@@ -24,6 +24,11 @@ const { app, podcount } = entry;
 // `node dist/main.mjs --prepare-cache` (an image build step) fills the compile cache and exits.
 if (process.argv.includes('--prepare-cache')) {
   flushCompileCache();
+  // An image build must fail loudly rather than ship without the cache.
+  if (compileCache.status === constants.compileCacheStatus.FAILED || compileCache.status === constants.compileCacheStatus.DISABLED) {
+    console.error(`podcount: cannot prepare the compile cache in ${compileCache.directory ?? '(none)'}: ${compileCache.message ?? 'disabled'}`);
+    process.exit(1);
+  }
   process.exit(0);
 }
 const { log, config } = app;

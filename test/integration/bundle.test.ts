@@ -1,9 +1,10 @@
 // The image ships dist/ alone. This proves the bundle needs nothing else: dist/ is copied to an
 // empty folder (no node_modules anywhere above it) and every lazily loaded part is exercised:
-// the CloudEvents SDK (an event) and client-node (a kubeconfig).
+// the CloudEvents SDK (an event) and client-node (a kubeconfig). It also runs the Dockerfile's
+// runtime stage on such a copy: the code cache written once by the runtime user, then read back.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +12,11 @@ import { createPods } from '../support/cluster.ts';
 import { ControlPlane } from '../support/controlplane.ts';
 import { startArgs } from '../support/function-process.ts';
 import { freePort } from '../support/ports.ts';
+
+/** dist/ as the image's build stage leaves it: the bundle, without a local compile cache. */
+function bareDist(into: string): void {
+  cpSync(resolve(import.meta.dirname, '..', '..', 'dist'), join(into, 'dist'), { recursive: true, filter: (src) => !src.includes('.compile-cache') });
+}
 
 describe('the bundle is self-contained', () => {
   let cp: ControlPlane;
@@ -20,7 +26,7 @@ describe('the bundle is self-contained', () => {
     cp = await ControlPlane.start();
     await createPods(cp, 'default', 3);
     dir = mkdtempSync(join(tmpdir(), 'podcount-image-'));
-    cpSync(resolve(import.meta.dirname, '..', '..', 'dist'), join(dir, 'dist'), { recursive: true, filter: (src) => !src.includes('.compile-cache') });
+    bareDist(dir);
   });
 
   after(async () => {
@@ -50,5 +56,51 @@ describe('the bundle is self-contained', () => {
       await new Promise((r) => child.once('exit', r));
     }
     assert.equal(stderr, '');
+  });
+
+  test('the image\'s code cache: written by the runtime user at build time, accepted at start', async () => {
+    // As the Dockerfile does: an empty, writable .compile-cache in a bare dist/, then the start
+    // command with --prepare-cache, as the user that will run it.
+    const image = mkdtempSync(join(tmpdir(), 'podcount-image-cache-'));
+    try {
+      bareDist(image);
+      const cache = join(image, 'dist', '.compile-cache');
+      mkdirSync(cache);
+      const env = { PATH: process.env['PATH'], HOME: image, NODE_ENV: 'production' };
+      const prepared = spawnSync(process.execPath, [...startArgs(), '--prepare-cache'], { cwd: image, env, encoding: 'utf8', timeout: 30_000 });
+      assert.equal(prepared.status, 0, prepared.stderr);
+      // One folder, named after Node, the CPU and the uid that wrote it: why the Dockerfile writes
+      // it after `USER 65532:65532` (written as root, it would be invisible to uid 65532).
+      const folders = readdirSync(cache);
+      assert.equal(folders.length, 1, folders.join());
+      assert.match(folders[0]!, new RegExp(`^v${process.versions.node}-${process.arch}-[0-9a-f]+-${process.getuid!()}$`));
+      assert.ok(readdirSync(join(cache, folders[0]!)).length >= 2, 'entries for the bundle\'s modules');
+      chmodSync(join(cache, folders[0]!), 0o555); // read-only at run time (readOnlyRootFilesystem)
+      chmodSync(cache, 0o555);
+
+      const port = await freePort();
+      // Node's own compile-cache trace says which modules were served from the cache.
+      const child = spawn(process.execPath, startArgs(), { cwd: image, env: { ...env, PORT: String(port), KUBECONFIG: cp.kubeconfigPath, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let trace = '';
+      child.stderr.on('data', (c: Buffer) => { trace += c.toString(); });
+      child.stdout.on('data', () => {});
+      try {
+        let ready = false;
+        for (let i = 0; i < 100 && !ready; i++) {
+          ready = (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200;
+          if (!ready) await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.ok(ready, trace.slice(-2000));
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+      assert.match(trace, /V8 code cache for ESM file:\/\/\S+\/dist\/index\.mjs was accepted/);
+      assert.doesNotMatch(trace, /Cannot create cache directory|was rejected/);
+      assert.deepEqual(readdirSync(cache), folders, 'nothing new written at run time');
+    } finally {
+      chmodSync(join(image, 'dist', '.compile-cache'), 0o755);
+      rmSync(image, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,6 @@
-// Knative's own validation (the rules its admission webhooks enforce) for podcount's manifests,
-// and the Knative CRD YAMLs the integration tests install: both from pinned modules of
-// Knative 1.23 (Go module v0.N+27).
+// Knative's own admission checks for podcount's manifests (main.go), and the Knative CRD and
+// ConfigMap YAMLs the tests install and validate with: all from Serving and Eventing of the same
+// release, Knative 1.23 (release knative-v1.N is Go module v0.(N+27)).
 module podcount/test/knative
 
 go 1.25.0

@@ -1,13 +1,25 @@
-// validate runs Knative's webhook validation on rendered manifests, offline: every Knative object
-// in the multi-document YAML on stdin is decoded into the upstream Go type, defaulted, and
-// validated as on create, with Knative's default feature flags and the defaults ConfigMap a stock
-// Knative Eventing install ships (-eventing-defaults, config-br-defaults: the default Broker
-// class). Other kinds are skipped (the API server validates them). One JSON line per object;
-// exit 1 if any fails.
+// validate runs Knative's admission-webhook checks on rendered manifests, offline.
+//
+//	validate -serving-config DIR -eventing-config DIR [FILE ...]   (no FILE, or "-": stdin)
+//
+// Every Knative object in the multi-document YAML (serving.knative.dev/v1 Service,
+// eventing.knative.dev/v1 Broker and Trigger, sources.knative.dev/v1 PingSource) is handled as the
+// webhooks of a stock install handle a create: decoded into the upstream Go type with unknown
+// fields refused (knative.dev/pkg/webhook/json, as both webhooks are configured), defaulted
+// (SetDefaults, the mutating webhook), then validated (Validate, the validating webhook), with the
+// webhooks' context: the ConfigMaps a stock install ships, read from DIR (each module's
+// config/core/configmaps), fed through the same config stores the webhooks watch them with. That
+// matters: eventing reads its feature flags only from the context (nil flags turn every feature
+// off, e.g. Trigger delivery.timeout, which config-features enables), and a Broker's class comes
+// from config-br-defaults.
+//
+// Other kinds are skipped: the API server validates them. Output: one JSON line per Knative object
+// {kind, name, ok, errors?, warnings?}. Exit 0 if all pass, 1 if any fails, 2 on bad input.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,15 +27,23 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"knative.dev/pkg/apis"
+	"knative.dev/pkg/configmap"
+	knjson "knative.dev/pkg/webhook/json"
 
 	eventingconfig "knative.dev/eventing/pkg/apis/config"
-
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	"knative.dev/eventing/pkg/apis/feature"
+	channelconfig "knative.dev/eventing/pkg/apis/messaging/config"
+	pingconfig "knative.dev/eventing/pkg/apis/sources/config"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
+	servingconfig "knative.dev/serving/pkg/apis/config"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 )
 
@@ -33,10 +53,11 @@ type knativeObject interface {
 }
 
 type result struct {
-	Kind   string `json:"kind"`
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Errors string `json:"errors,omitempty"`
+	Kind     string `json:"kind"`
+	Name     string `json:"name"`
+	OK       bool   `json:"ok"`
+	Errors   string `json:"errors,omitempty"`
+	Warnings string `json:"warnings,omitempty"`
 }
 
 func newObject(apiVersion, kind string) knativeObject {
@@ -53,71 +74,177 @@ func newObject(apiVersion, kind string) knativeObject {
 	return nil
 }
 
-// withEventingDefaults puts the shipped config-br-defaults into ctx, as the eventing webhook does.
-func withEventingDefaults(ctx context.Context, path string) context.Context {
-	raw, err := os.ReadFile(path)
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "validate: "+format+"\n", args...)
+	os.Exit(2)
+}
+
+// storeLogger is the configmap.Logger the stores report to: a ConfigMap they cannot parse is
+// bad input (exit 2), never a validation failure.
+type storeLogger struct{}
+
+func (storeLogger) Debugf(string, ...any)        {}
+func (storeLogger) Infof(string, ...any)         {}
+func (storeLogger) Errorf(f string, args ...any) { fail(f, args...) }
+func (storeLogger) Fatalf(f string, args ...any) { fail(f, args...) }
+
+// configMaps reads every ConfigMap in the YAML files of dir.
+func configMaps(dir string) []*corev1.ConfigMap {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		fail("no ConfigMap YAML in %s", dir)
+	}
+	var cms []*corev1.ConfigMap
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			fail("%v", err)
+		}
+		docs := yaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
+		for {
+			doc, err := docs.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				fail("reading %s: %v", file, err)
+			}
+			var cm corev1.ConfigMap
+			if err := yaml.Unmarshal(doc, &cm); err != nil {
+				fail("parsing %s: %v", file, err)
+			}
+			if cm.Kind == "ConfigMap" {
+				cms = append(cms, &cm)
+			}
+		}
+	}
+	return cms
+}
+
+// watch loads a config store from the ConfigMaps as the webhook's informer-backed watcher would.
+func watch(store interface{ WatchConfigs(configmap.Watcher) }, dir string, cms []*corev1.ConfigMap) {
+	defer func() {
+		// StaticWatcher panics on a ConfigMap it does not have: say which, and where we looked.
+		if r := recover(); r != nil {
+			fail("%s: %v", dir, r)
+		}
+	}()
+	store.WatchConfigs(configmap.NewStaticWatcher(cms...))
+}
+
+// webhookContext decorates ctx as serving's and eventing's webhooks do (their cmd/webhook ctxFunc).
+func webhookContext(servingDir, eventingDir string) context.Context {
+	ctx := context.Background()
+
+	serving := servingconfig.NewStore(storeLogger{})
+	watch(serving, servingDir, configMaps(servingDir))
+	ctx = serving.ToContext(ctx)
+
+	eventingCMs := configMaps(eventingDir)
+	defaults := eventingconfig.NewStore(storeLogger{})
+	watch(defaults, eventingDir, eventingCMs)
+	channels := channelconfig.NewStore(storeLogger{})
+	watch(channels, eventingDir, eventingCMs)
+	pings := pingconfig.NewStore(storeLogger{})
+	watch(pings, eventingDir, eventingCMs)
+	features := feature.NewStore(storeLogger{})
+	watch(features, eventingDir, eventingCMs)
+	ctx = features.ToContext(channels.ToContext(pings.ToContext(defaults.ToContext(ctx))))
+
+	// Every admission request carries its user; the defaulters record it as creator.
+	return apis.WithUserInfo(ctx, &authenticationv1.UserInfo{Username: "podcount-validate"})
+}
+
+func validate(ctx context.Context, doc []byte, out *json.Encoder) (handled, ok bool) {
+	var meta struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	if err := yaml.Unmarshal(doc, &meta); err != nil {
+		fail("parsing a document: %v", err)
+	}
+	obj := newObject(meta.APIVersion, meta.Kind)
+	if obj == nil {
+		return false, true
+	}
+	r := result{Kind: meta.Kind, Name: meta.Metadata.Name, OK: true}
+	raw, err := yaml.ToJSON(doc)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "validate:", err)
-		os.Exit(2)
+		fail("%s %s: %v", meta.Kind, meta.Metadata.Name, err)
 	}
-	var cm corev1.ConfigMap
-	if err := yaml.Unmarshal(raw, &cm); err != nil {
-		fmt.Fprintln(os.Stderr, "validate: parsing", path, err)
-		os.Exit(2)
+	if err := knjson.Decode(raw, obj, true); err != nil {
+		r.OK, r.Errors = false, err.Error()
+	} else {
+		ctx = apis.WithinCreate(ctx)
+		obj.SetDefaults(ctx)
+		if fe := obj.Validate(ctx); fe != nil {
+			if errs := fe.Filter(apis.ErrorLevel); errs != nil {
+				r.OK, r.Errors = false, errs.Error()
+			}
+			if warnings := fe.Filter(apis.WarningLevel); warnings != nil {
+				r.Warnings = warnings.Error()
+			}
+		}
 	}
-	defaults, err := eventingconfig.NewDefaultsConfigFromConfigMap(&cm)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "validate: reading", path, err)
-		os.Exit(2)
-	}
-	return eventingconfig.ToContext(ctx, &eventingconfig.Config{Defaults: defaults})
+	_ = out.Encode(r)
+	return true, r.OK
 }
 
 func main() {
-	eventingDefaults := flag.String("eventing-defaults", "", "path of Knative Eventing's config/core/configmaps/default-broker.yaml")
-	flag.Parse()
-	base := apis.WithinCreate(context.Background())
-	if *eventingDefaults != "" {
-		base = withEventingDefaults(base, *eventingDefaults)
+	servingDir := flag.String("serving-config", "", "knative.dev/serving's config/core/configmaps (config-defaults, config-features, config-autoscaler)")
+	eventingDir := flag.String("eventing-config", "", "knative.dev/eventing's config/core/configmaps (config-br-defaults, default-ch-webhook, config-ping-defaults, config-features)")
+	flag.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: validate -serving-config DIR -eventing-config DIR [FILE ...]  (no FILE or \"-\": stdin)")
+		flag.PrintDefaults()
 	}
-	failed := false
-	reader := yaml.NewYAMLReader(bufio.NewReader(os.Stdin))
+	flag.Parse()
+	if *servingDir == "" || *eventingDir == "" {
+		flag.Usage()
+		os.Exit(2)
+	}
+	ctx := webhookContext(*servingDir, *eventingDir)
+
+	inputs := flag.Args()
+	if len(inputs) == 0 {
+		inputs = []string{"-"}
+	}
 	out := json.NewEncoder(os.Stdout)
-	for {
-		doc, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "validate: reading YAML:", err)
-			os.Exit(2)
-		}
-		var meta struct {
-			APIVersion string `json:"apiVersion"`
-			Kind       string `json:"kind"`
-			Metadata   struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-		}
-		if err := yaml.Unmarshal(doc, &meta); err != nil || meta.Kind == "" {
-			continue
-		}
-		obj := newObject(meta.APIVersion, meta.Kind)
-		if obj == nil {
-			continue
-		}
-		r := result{Kind: meta.Kind, Name: meta.Metadata.Name, OK: true}
-		// Strict decoding: an unknown field is an error, as the webhook's schema would make it.
-		if err := yaml.UnmarshalStrict(doc, obj); err != nil {
-			r.OK, r.Errors = false, err.Error()
-		} else {
-			obj.SetDefaults(base)
-			if errs := obj.Validate(base); errs != nil {
-				r.OK, r.Errors = false, errs.Error()
+	failed, seen := false, 0
+	for _, input := range inputs {
+		var r io.Reader = os.Stdin
+		if input != "-" {
+			f, err := os.Open(input)
+			if err != nil {
+				fail("%v", err)
 			}
+			defer f.Close()
+			r = f
 		}
-		failed = failed || !r.OK
-		_ = out.Encode(r)
+		docs := yaml.NewYAMLReader(bufio.NewReader(r))
+		for {
+			doc, err := docs.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				fail("reading %s: %v", input, err)
+			}
+			if len(strings.TrimSpace(string(doc))) == 0 {
+				continue
+			}
+			handled, ok := validate(ctx, doc, out)
+			if handled {
+				seen++
+			}
+			failed = failed || !ok
+		}
+	}
+	if seen == 0 {
+		// Almost certainly the wrong input (an empty render, a wrong path): not a pass.
+		fail("no Knative object in the input")
 	}
 	if failed {
 		os.Exit(1)

@@ -1,6 +1,8 @@
 // The Dockerfile cannot be built here (no container engine on the CI machine), so its promises
 // are checked on its parsed form: pinned bases by argument, a numeric non-root user, nothing but
-// the bundle in the runtime stage, and the same start command as `npm start`.
+// the bundle in the runtime stage, the code cache written by the user that reads it, and the
+// same start command as `npm start`. (test/integration/bundle.test.ts runs that runtime stage's
+// two steps, the cache and the start, on a bare copy of dist/.)
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -35,15 +37,32 @@ test('the runtime stage runs as a numeric non-root user', () => {
   assert.match(gid ?? '', /^\d+$/);
 });
 
-test('the runtime stage copies only the bundle: no node_modules, no sources, no dev dependencies', () => {
+test('the runtime stage copies only the bundle (and an empty cache folder): no node_modules, no sources', () => {
   const copies = runtime.filter(keyword('COPY')) as Copy[];
-  assert.ok(copies.length >= 1);
-  for (const copy of copies) {
-    assert.deepEqual(copy.getFlags().map((f) => `${f.getName()}=${f.getValue()}`), ['from=build']);
-    const [source] = copy.getArguments().map((a) => a.getValue());
-    assert.equal(source, '/app/dist');
-  }
+  const sources = copies.map((copy) => {
+    assert.deepEqual(copy.getFlags().map((f) => f.getName()).filter((n) => n !== 'chown'), ['from'], copy.getTextContent());
+    assert.equal(copy.getFlags().find((f) => f.getName() === 'from')?.getValue(), 'build');
+    return copy.getArguments()[0]!.getValue();
+  });
+  assert.deepEqual(sources, ['/app/dist', '/app/cache/']);
+  // What /app/cache holds: one empty folder, made right after the build.
+  const build = instructions.slice(0, runtimeStart);
+  const cacheWriters = build.filter((i) => i.getTextContent().includes('/app/cache'));
+  assert.equal(cacheWriters.length, 1);
+  assert.match(cacheWriters[0]!.getTextContent(), /&& mkdir -p \/app\/cache\/\.compile-cache$/);
   assert.equal(runtime.some((i) => /node_modules/.test(i.getTextContent())), false);
+});
+
+test('the compile cache is written by the runtime user with the start command (Node keys it by uid)', () => {
+  const user = runtime.find(keyword('USER'))!;
+  const cacheCopy = (runtime.filter(keyword('COPY')) as Copy[]).find((c) => c.getArguments()[0]!.getValue() === '/app/cache/')!;
+  assert.equal(cacheCopy.getFlags().find((f) => f.getName() === 'chown')?.getValue(), user.getArgumentsContent());
+  const prepare = runtime.filter((i) => i.getKeyword() === 'RUN');
+  assert.equal(prepare.length, 1, 'one build step in the runtime stage');
+  assert.ok(runtime.indexOf(prepare[0]!) > runtime.indexOf(user), 'RUN after USER: as the uid that reads the cache');
+  const cmd = JSON.parse(runtime.find(keyword('CMD'))!.getArgumentsContent()!) as string[];
+  // distroless' node is /nodejs/bin/node; exec form, as the image has no shell.
+  assert.deepEqual(JSON.parse(prepare[0]!.getArgumentsContent()!), ['/nodejs/bin/node', ...cmd, '--prepare-cache']);
 });
 
 test('it starts exactly as `npm start` does', () => {

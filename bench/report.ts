@@ -9,8 +9,9 @@ interface Cold { measuredAt: string; rounds: number; results: Array<{ name: stri
 interface Scale { measuredAt: string; creation: Array<{ pods: number; seconds: number; perSecond: number }>; rows: ScaleRow[]; representations: Array<{ pods: number; representation: string; bytesPer500: number }> }
 interface Load { measuredAt: string; pods: number; results: Array<{ connections: number; path: string; seconds: number; requestsPerSecond: number; p50Ms: number; p99Ms: number; errors: number; apiListsPerSecond: number; answersPerApiList: number }> }
 
+const cell = (c: string | number) => String(c).replaceAll('|', '\\|');
 const md = (headers: string[], rows: Array<Array<string | number>>) =>
-  [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
 const kb = (b: number | null) => (b === null ? '—' : b < 10_000 ? `${b} B` : b < 10_000_000 ? `${round(b / 1024)} KB` : `${round(b / 1048576)} MB`);
 const ms = (x: number) => (x >= 1000 ? `${round(x / 1000, 2)} s` : `${x} ms`);
 

@@ -4,9 +4,10 @@
 // the build. CLI: `node test/controlplane/binaries.ts` builds (or finds) them and prints where.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { buildIntoCache, executable, findGo, MissingToolchainError, onPath } from './go-cache.ts';
 
 const MODULE_DIR = import.meta.dirname;
 const NAMES = ['etcd', 'kube-apiserver', 'kubectl'] as const;
@@ -28,7 +29,7 @@ export interface Binaries {
 }
 
 /** Neither Go nor KUBEBUILDER_ASSETS: the message is one line saying what to install or set. */
-export class MissingToolchainError extends Error {}
+export { MissingToolchainError } from './go-cache.ts';
 
 export function cacheRoot(): string {
   return join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'podcount');
@@ -59,22 +60,15 @@ export async function ensureControlPlaneBinaries(log: (line: string) => void = (
     log(`control plane: reusing cached kube-apiserver, etcd, kubectl in ${dir}`);
     return fromDir(dir, null);
   }
-  const go = findGo();
+  const go = findGo('control plane: Go builds kube-apiserver, etcd and kubectl (or set KUBEBUILDER_ASSETS to a folder holding etcd and kube-apiserver)');
   const version = execFileSync(go, ['env', 'GOVERSION'], { encoding: 'utf8' }).trim();
   log(`control plane: building kube-apiserver, etcd, kubectl from test/controlplane/go.mod with ${version} (first run only, several minutes)...`);
   const started = Date.now();
-  removeAbandonedBuilds(dir);
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  try {
+  await buildIntoCache(dir, complete, async (tmp) => {
     await goBuild(go, ['build', ...BUILD_FLAGS, '-o', tmp + '/', ...PACKAGES]);
     // The etcd module's main package is named after its folder ("server").
     renameSync(join(tmp, 'server'), join(tmp, 'etcd'));
-    publish(tmp, dir);
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  });
   const seconds = Math.round((Date.now() - started) / 1000);
   log(`control plane: built kube-apiserver, etcd, kubectl in ${seconds} s (${version}) -> ${dir}`);
   return fromDir(dir, seconds);
@@ -108,63 +102,6 @@ function versionStamp(): string {
 
 function complete(dir: string): boolean {
   return NAMES.every((n) => existsSync(join(dir, n)));
-}
-
-/** Atomic publish: a killed build never leaves a half-filled cache folder behind. */
-function publish(tmp: string, dir: string): void {
-  if (existsSync(dir) && !complete(dir)) rmSync(dir, { recursive: true, force: true });
-  try {
-    renameSync(tmp, dir);
-  } catch (err) {
-    // Another process published the same pins first: theirs is as good as ours.
-    if (!complete(dir)) throw err;
-  }
-}
-
-/** Temp folders of builds whose process died (SIGKILL, power loss). */
-function removeAbandonedBuilds(dir: string): void {
-  const parent = join(dir, '..');
-  if (!existsSync(parent)) return;
-  const prefix = `${dir.slice(parent.length + 1)}.tmp-`;
-  for (const entry of readdirSync(parent)) {
-    if (!entry.startsWith(prefix)) continue;
-    const pid = Number(entry.slice(prefix.length));
-    if (!alive(pid)) rmSync(join(parent, entry), { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (dir && executable(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
-}
-
-function findGo(): string {
-  const candidates = [onPath('go'), process.env['GOROOT'] && join(process.env['GOROOT'], 'bin', 'go'), '/usr/local/go/bin/go'];
-  const go = candidates.find((c): c is string => !!c && executable(c));
-  if (!go) {
-    throw new MissingToolchainError('control plane: Go is needed to build kube-apiserver, etcd and kubectl: install Go 1.26 (https://go.dev/dl) and put it on PATH, or set KUBEBUILDER_ASSETS to a folder holding etcd and kube-apiserver');
-  }
-  return go;
 }
 
 function fromDir(dir: string, builtSeconds: number | null): Binaries {

@@ -9,10 +9,11 @@
 //                                                 kubectl kustomize knative | node test/knative/validator.ts -
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { cacheRoot, MissingToolchainError } from '../controlplane/binaries.ts';
+import { cacheRoot } from '../controlplane/binaries.ts';
+import { buildIntoCache, findGo, MissingToolchainError } from '../controlplane/go-cache.ts';
 
 const MODULE_DIR = import.meta.dirname;
 // A static binary; -mod=readonly so a build never rewrites the pins, GOWORK=off so no go.work
@@ -31,20 +32,9 @@ export interface ValidationResult {
   warnings?: string;
 }
 
-function findGo(): string {
-  const onPath = (process.env['PATH'] ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'go'));
-  for (const candidate of [...onPath, '/usr/local/go/bin/go']) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch { /* next */ }
-  }
-  throw new MissingToolchainError('knative validator: Go is needed to build it and to fetch the pinned Knative modules: install Go 1.26 (https://go.dev/dl) and put it on PATH');
-}
-
 async function go(args: string[]): Promise<string> {
   try {
-    const { stdout } = await promisify(execFile)(findGo(), args, { cwd: MODULE_DIR, env: GO_ENV, maxBuffer: 16 << 20 });
+    const { stdout } = await promisify(execFile)(findGo('knative validator: Go builds it and fetches the pinned Knative modules'), args, { cwd: MODULE_DIR, env: GO_ENV, maxBuffer: 16 << 20 });
     return stdout;
   } catch (err) {
     if (err instanceof MissingToolchainError) throw err;
@@ -70,38 +60,11 @@ export async function ensureKnativeValidator(log: (line: string) => void = (l) =
     return binary;
   }
   const started = Date.now();
-  removeAbandonedBuilds(dir);
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  try {
+  await buildIntoCache(dir, (d) => existsSync(join(d, 'validate')), async (tmp) => {
     await go(['build', ...BUILD_FLAGS, '-o', join(tmp, 'validate'), '.']);
-    try {
-      renameSync(tmp, dir);
-    } catch (err) {
-      // Another process published the same pins first: theirs is as good as ours.
-      if (!existsSync(binary)) throw err;
-    }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  });
   log(`knative validator: built in ${Math.round((Date.now() - started) / 1000)} s -> ${binary}`);
   return binary;
-}
-
-/** Temp folders of builds whose process died: a killed build never leaves a half cache. */
-function removeAbandonedBuilds(dir: string): void {
-  const parent = join(dir, '..');
-  if (!existsSync(parent)) return;
-  const prefix = `${dir.slice(parent.length + 1)}.tmp-`;
-  for (const entry of readdirSync(parent)) {
-    if (!entry.startsWith(prefix)) continue;
-    try {
-      process.kill(Number(entry.slice(prefix.length)), 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(parent, entry), { recursive: true, force: true });
-    }
-  }
 }
 
 const moduleDirs = new Map<KnativeModule, Promise<string>>();

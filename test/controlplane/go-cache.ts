@@ -1,0 +1,71 @@
+// What the two Go-built test tools (the control plane, the Knative validator) share: finding Go,
+// and building into a cache folder keyed by the pins. A build writes to `<dir>.tmp-<pid>` and is
+// published by one rename, so a killed build never leaves a half-filled folder; temp folders of
+// builds whose process died are removed before the next one.
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+export class MissingToolchainError extends Error {}
+
+export function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function onPath(name: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (dir && executable(join(dir, name))) return join(dir, name);
+  }
+  return undefined;
+}
+
+/** The go binary: on PATH, under GOROOT, or where the official tarball installs it. */
+export function findGo(what: string): string {
+  const candidates = [onPath('go'), process.env['GOROOT'] && join(process.env['GOROOT'], 'bin', 'go'), '/usr/local/go/bin/go'];
+  const go = candidates.find((c): c is string => !!c && executable(c));
+  if (!go) throw new MissingToolchainError(`${what}: install Go 1.26 (https://go.dev/dl) and put it on PATH`);
+  return go;
+}
+
+/** Runs `build(tmp)` and publishes tmp as `dir`; `complete(dir)` says whether a folder is usable. */
+export async function buildIntoCache(dir: string, complete: (dir: string) => boolean, build: (tmp: string) => Promise<void>): Promise<void> {
+  removeAbandonedBuilds(dir);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    await build(tmp);
+    if (existsSync(dir) && !complete(dir)) rmSync(dir, { recursive: true, force: true });
+    try {
+      renameSync(tmp, dir);
+    } catch (err) {
+      // Another process published the same pins first: theirs is as good as ours.
+      if (!complete(dir)) throw err;
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Temp folders of builds whose process died (SIGKILL, power loss). */
+function removeAbandonedBuilds(dir: string): void {
+  const parent = join(dir, '..');
+  if (!existsSync(parent)) return;
+  const prefix = `${dir.slice(parent.length + 1)}.tmp-`;
+  for (const entry of readdirSync(parent)) {
+    if (entry.startsWith(prefix) && !alive(Number(entry.slice(prefix.length)))) rmSync(join(parent, entry), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -18,7 +18,8 @@ type LogFields = Record<string, unknown>;
 export function createHandler(app: App): Handler {
   return async (req, res) => {
     const started = performance.now();
-    const fields: LogFields = { method: req.method, path: (req.url ?? '/').split('?')[0] };
+    // The path as sent, capped: a log line must stay a line whatever a caller sends.
+    const fields: LogFields = { method: req.method, path: (req.url ?? '/').split('?')[0]!.slice(0, 200) };
     const trace = traceId(req.headers['traceparent']);
     if (trace) fields['traceId'] = trace;
     let status = 500;

@@ -115,6 +115,13 @@ describe('counting pods against a real API server', () => {
       const res = await ff.get('/?namespace=alpha');
       assert.equal(res.status, 200);
       assert.equal((await res.json() as { count: number }).count, await countPods(pc.cp, { namespace: 'alpha' }));
+      // A CloudEvent whose body the framework has already parsed (it keeps the raw bytes for us).
+      const event = await ff.post('/', JSON.stringify({ namespace: 'beta' }), {
+        'ce-specversion': '1.0', 'ce-id': 'ff-1', 'ce-source': '/test', 'ce-type': 'dev.podcount.count.requested', 'content-type': 'application/json',
+      });
+      assert.equal(event.status, 200);
+      assert.equal(event.headers.get('ce-type'), 'dev.podcount.pods.counted');
+      assert.equal((await event.json() as { count: number }).count, await countPods(pc.cp, { namespace: 'beta' }));
     } finally {
       await ff.stop();
     }

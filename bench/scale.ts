@@ -5,9 +5,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { AdminClient } from '../test/support/admin-client.ts';
 import { countPods, createPods, writeServiceAccountDir } from '../test/support/cluster.ts';
 import { ControlPlane } from '../test/support/controlplane.ts';
 import { FunctionProcess } from '../test/support/function-process.ts';
@@ -35,17 +35,13 @@ export async function scale(): Promise<void> {
     const unfiltered = await FunctionProcess.start({ env: sa.env });
     const filtered = await FunctionProcess.start({ env: sa.env });
     fns.push(unfiltered, filtered);
-    const rawAgent = new https.Agent({ keepAlive: true, ca: cp.caPem, maxSockets: 1 });
-    const raw = (path: string, accept: string) => new Promise<{ ms: number; bytes: number; body: Buffer }>((done, fail) => {
+    // The same identity as podcount's, one keep-alive connection: the anchor's raw requests.
+    const rawClient = new AdminClient(cp.url, cp.caPem, sa.token, 1);
+    const raw = async (path: string, accept: string) => {
       const started = performance.now();
-      https.get(`${cp.url}${path}`, { agent: rawAgent, headers: { authorization: `Bearer ${sa.token}`, accept } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
-          const body = Buffer.concat(chunks);
-          done({ ms: performance.now() - started, bytes: body.length, body });
-        });
-      }).on('error', fail);
-    });
+      const res = await rawClient.request(path, { headers: { accept } });
+      return { ms: performance.now() - started, bytes: Buffer.byteLength(res.text), json: res.json };
+    };
     const podcountAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
     const rows: ScaleRow[] = [];
@@ -74,7 +70,7 @@ export async function scale(): Promise<void> {
       await raw('/api/v1/pods?limit=1', METADATA);
       const rawRuns = [];
       for (let i = 0; i < 15; i++) rawRuns.push(await raw('/api/v1/pods?limit=1', METADATA));
-      const first = JSON.parse(rawRuns[0]!.body.toString()) as { items: unknown[]; metadata: { remainingItemCount: number } };
+      const first = rawRuns[0]!.json as { items: unknown[]; metadata: { remainingItemCount: number } };
       add('one raw limit=1 request', false, rawRuns.map((r) => r.ms), rawRuns[0]!.bytes, null, first.items.length + first.metadata.remainingItemCount);
 
       // podcount, end to end through its own HTTP endpoint (warm instance, keep-alive).
@@ -110,7 +106,7 @@ export async function scale(): Promise<void> {
     }
     table('List page of 500 pods, by representation (bytes)', ['pods', 'representation', 'bytes'], representations.map((r) => [r.pods, r.representation, r.bytesPer500]));
     saveResult('scale', { sizes: SIZES, namespaces: NAMESPACES, creation, rows, representations });
-    rawAgent.destroy();
+    rawClient.close();
     podcountAgent.destroy();
     sa.cleanup();
   } finally {

@@ -6,7 +6,7 @@
 //   flat in N. If any page carries remainingItemCount after all, stop there.
 // Reads are consistent (resourceVersion unset): never `resourceVersion=0`, whose list ignores limit.
 import type { Scope } from './config.ts';
-import { fromApiFailure, fromNetworkError, PodcountError } from './errors.ts';
+import { fromApiFailure, PodcountError } from './errors.ts';
 import { failureOf, type KubeApi } from './kubeapi.ts';
 
 export interface CountQuery {
@@ -130,12 +130,7 @@ export function namespaceFromFieldSelector(fieldSelector: string | undefined): s
 }
 
 async function fetchPage(api: KubeApi, path: string, representation: Representation, namespace: string | undefined, pageNumber: number, bytesSoFar: number): Promise<{ page: ListPage; size: number }> {
-  let res;
-  try {
-    res = await api.get(path, REPRESENTATIONS[representation]);
-  } catch (err) {
-    throw fromNetworkError(err, api.target.server, api.target.caPath);
-  }
+  const res = await api.get(path, REPRESENTATIONS[representation]);
   if (res.status === 200) {
     try {
       return { page: JSON.parse(res.body.toString('utf8')) as ListPage, size: res.body.length };

@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { http, https } from './builtins.ts';
 import type { ClusterTarget } from './cluster.ts';
-import type { ApiFailure } from './errors.ts';
+import { fromNetworkError, type ApiFailure } from './errors.ts';
 
 export interface ApiResponse {
   status: number;
@@ -52,7 +52,16 @@ export class KubeApi {
     this.#agent.destroy();
   }
 
+  /** Connection failures come out as 503 cluster_unavailable PodcountErrors, mapped here once. */
   async #withRetries(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined): Promise<ApiResponse> {
+    try {
+      return await this.#withRetriesRaw(method, path, headers, body);
+    } catch (err) {
+      throw fromNetworkError(err, this.target.server, this.target.caPath);
+    }
+  }
+
+  async #withRetriesRaw(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined): Promise<ApiResponse> {
     let response: ApiResponse;
     try {
       response = await this.#once(method, path, headers, body);

@@ -1,7 +1,7 @@
 // The two questions podcount asks the API server about itself, both allowed to every
 // authenticated identity (system:basic-user): who am I (SelfSubjectReview), and may I list pods
 // (SelfSubjectAccessReview). They power the warm-up line and /diagnostics.
-import { fromApiFailure, fromNetworkError, type PodcountError } from './errors.ts';
+import { fromApiFailure, type PodcountError } from './errors.ts';
 import { failureOf, type ApiResponse, type KubeApi } from './kubeapi.ts';
 
 export interface AccessAnswer {
@@ -44,23 +44,13 @@ export async function selfReview(api: KubeApi): Promise<UserInfo | undefined> {
 }
 
 export async function serverVersion(api: KubeApi): Promise<string | undefined> {
-  let res: ApiResponse;
-  try {
-    res = await api.get('/version', 'application/json');
-  } catch (err) {
-    throw fromNetworkError(err, api.target.server, api.target.caPath);
-  }
+  const res = await api.get('/version', 'application/json');
   if (res.status !== 200) throw fromApiFailure(failureOf(res), api.target.identity);
   return (JSON.parse(res.body.toString('utf8')) as { gitVersion?: string }).gitVersion;
 }
 
 async function call(api: KubeApi, path: string, body: unknown): Promise<ApiResponse> {
-  let res: ApiResponse;
-  try {
-    res = await api.post(path, body);
-  } catch (err) {
-    throw fromNetworkError(err, api.target.server, api.target.caPath);
-  }
+  const res = await api.post(path, body);
   if (res.status !== 200 && res.status !== 201) throw fromApiFailure(failureOf(res), api.target.identity);
   return res;
 }

@@ -28,7 +28,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -96,19 +95,11 @@ func configMaps(dir string) []*corev1.ConfigMap {
 	}
 	var cms []*corev1.ConfigMap
 	for _, file := range files {
-		raw, err := os.ReadFile(file)
+		f, err := os.Open(file)
 		if err != nil {
 			fail("%v", err)
 		}
-		docs := yaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
-		for {
-			doc, err := docs.Read()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				fail("reading %s: %v", file, err)
-			}
+		eachDocument(f, file, func(doc []byte) {
 			var cm corev1.ConfigMap
 			if err := yaml.Unmarshal(doc, &cm); err != nil {
 				fail("parsing %s: %v", file, err)
@@ -116,9 +107,27 @@ func configMaps(dir string) []*corev1.ConfigMap {
 			if cm.Kind == "ConfigMap" {
 				cms = append(cms, &cm)
 			}
-		}
+		})
+		f.Close()
 	}
 	return cms
+}
+
+// eachDocument calls fn with every non-empty document of a multi-document YAML stream.
+func eachDocument(r io.Reader, name string, fn func(doc []byte)) {
+	docs := yaml.NewYAMLReader(bufio.NewReader(r))
+	for {
+		doc, err := docs.Read()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			fail("reading %s: %v", name, err)
+		}
+		if len(bytes.TrimSpace(doc)) > 0 {
+			fn(doc)
+		}
+	}
 }
 
 // watch loads a config store from the ConfigMaps as the webhook's informer-backed watcher would.
@@ -223,24 +232,13 @@ func main() {
 			defer f.Close()
 			r = f
 		}
-		docs := yaml.NewYAMLReader(bufio.NewReader(r))
-		for {
-			doc, err := docs.Read()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				fail("reading %s: %v", input, err)
-			}
-			if len(strings.TrimSpace(string(doc))) == 0 {
-				continue
-			}
+		eachDocument(r, input, func(doc []byte) {
 			handled, ok := validate(ctx, doc, out)
 			if handled {
 				seen++
 			}
 			failed = failed || !ok
-		}
+		})
 	}
 	if seen == 0 {
 		// Almost certainly the wrong input (an empty render, a wrong path): not a pass.

@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { buildIntoCache, executable, findGo, MissingToolchainError, onPath } from './go-cache.ts';
 
-const MODULE_DIR = import.meta.dirname;
+export const MODULE_DIR = import.meta.dirname;
 const NAMES = ['etcd', 'kube-apiserver', 'kubectl'] as const;
 const PACKAGES = ['go.etcd.io/etcd/server/v3', 'k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kubectl'];
 // Static binaries as upstream releases them (no C toolchain needed); -mod=readonly so a build
@@ -91,7 +91,7 @@ export async function controlPlaneBinaries(): Promise<Binaries> {
  * The version k8s's own build (hack/lib/version.sh) stamps in, taken from the pin: a plain
  * `go build` would report v0.0.0-master to `kubectl version` and the API server's /version.
  */
-function versionStamp(): string {
+export function versionStamp(): string {
   const pin = /^\s*k8s\.io\/kubernetes (v(\d+)\.(\d+)\.\d+)(\s|$)/m.exec(readFileSync(join(MODULE_DIR, 'go.mod'), 'utf8'));
   if (!pin) throw new Error('test/controlplane/go.mod does not require k8s.io/kubernetes vX.Y.Z');
   const [, gitVersion, major, minor] = pin;

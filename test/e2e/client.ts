@@ -1,0 +1,46 @@
+// Requests made from inside the cluster: `kubectl exec` into the client pod, which runs the
+// client image's curl-like /client.mjs against a Service or pod address. What comes back is the
+// answer any workload in that pod would see.
+import type { NodeCluster } from '../node/node-cluster.ts';
+
+export interface InPodResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** body parsed as JSON, or undefined. */
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export interface ClientPod {
+  namespace: string;
+  name: string;
+}
+
+export async function requestFrom(cluster: NodeCluster, pod: ClientPod, url: string, o: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<InPodResponse> {
+  const args = ['exec', '-n', pod.namespace, pod.name, '--', '/nodejs/bin/node', '/client.mjs', url];
+  if (o.method) args.push('-X', o.method);
+  for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}: ${v}`);
+  if (o.body !== undefined) args.push('-d', o.body);
+  return parseClientOutput(await cluster.kubectl(args));
+}
+
+/** client.mjs prints the status, the headers that matter, a blank line, then the body. */
+export function parseClientOutput(out: string): InPodResponse {
+  const blank = out.indexOf('\n\n');
+  const head = (blank < 0 ? out : out.slice(0, blank)).split('\n');
+  const body = blank < 0 ? '' : out.slice(blank + 2);
+  const status = Number(head[0]);
+  if (!Number.isInteger(status)) throw new Error(`client.mjs printed no status:\n${out}`);
+  const headers: Record<string, string> = {};
+  for (const line of head.slice(1)) {
+    const i = line.indexOf(':');
+    if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    json = undefined;
+  }
+  return { status, headers, body, json };
+}

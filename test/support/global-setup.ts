@@ -2,7 +2,8 @@
 // file. It builds (or finds) the control-plane binaries and the Knative validator, printing how
 // long the builds took, and hands the binaries' folder to the test files through the
 // environment: the runner spawns each file's process after this, with this process.env.
-import { BIN_DIR_ENV, ensureControlPlaneBinaries, MissingToolchainError } from '../controlplane/binaries.ts';
+import { BIN_DIR_ENV, ensureControlPlaneBinaries } from '../controlplane/binaries.ts';
+import { MissingToolchainError } from '../controlplane/go-cache.ts';
 import { ensureKnativeValidator } from '../knative/validator.ts';
 
 export async function globalSetup(): Promise<void> {

@@ -5,10 +5,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createPods } from '../test/support/cluster.ts';
 import { ControlPlane } from '../test/support/controlplane.ts';
-import { setUpServiceAccount } from '../test/support/identity.ts';
 import { startArgs } from '../test/support/function-process.ts';
+import { setUpServiceAccount } from '../test/support/identity.ts';
+import { createPods } from '../test/support/pods.ts';
 import { freePort } from '../test/support/ports.ts';
 import { median, percentile, round, saveResult, table, timedGet } from './lib.ts';
 

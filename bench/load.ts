@@ -2,10 +2,11 @@
 // with 5,000 pods: throughput, latency, errors, and how many pod lists per second the API server
 // saw (its own apiserver_request_total), i.e. what coalescing leaves of the load.
 import autocannon from 'autocannon';
-import { createPods } from '../test/support/cluster.ts';
 import { ControlPlane } from '../test/support/controlplane.ts';
 import { FunctionProcess } from '../test/support/function-process.ts';
 import { setUpServiceAccount } from '../test/support/identity.ts';
+import { apiRequestCount } from '../test/support/metrics.ts';
+import { createPods } from '../test/support/pods.ts';
 import { round, saveResult, table } from './lib.ts';
 
 const DURATION = Number(process.env['BENCH_LOAD_SECONDS'] ?? 10);
@@ -20,9 +21,9 @@ export async function load(): Promise<void> {
     fn = await FunctionProcess.start({ env: { ...sa.env, PODCOUNT_LOG_LEVEL: 'warn' } });
     const results = [];
     for (const [connections, path] of [[50, '/'], [200, '/'], [200, '/?labelSelector=app%3Dnone']] as const) {
-      const before = await cp.apiRequestCount({ verb: 'LIST', resource: 'pods' });
+      const before = await apiRequestCount(cp, { verb: 'LIST', resource: 'pods' });
       const r = await autocannon({ url: `${fn.url}${path}`, connections, duration: DURATION });
-      const lists = (await cp.apiRequestCount({ verb: 'LIST', resource: 'pods' })) - before;
+      const lists = (await apiRequestCount(cp, { verb: 'LIST', resource: 'pods' })) - before;
       results.push({
         connections, path, seconds: DURATION, requestsPerSecond: round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99,
         errors: r.errors + r.timeouts + r.non2xx, apiListsPerSecond: round(lists / DURATION), answersPerApiList: round(r.requests.total / Math.max(lists, 1)),

@@ -7,7 +7,7 @@ import { ensureImages } from '../test/images/images.ts';
 import { baseObjects, podcountDeployment, toYaml } from '../test/e2e/workloads.ts';
 import { ensureNodeBinaries } from '../test/node/binaries.ts';
 import { NodeCluster } from '../test/node/node-cluster.ts';
-import { waitUntil } from '../test/node/wait.ts';
+import { waitFor } from '../test/support/poll.ts';
 import { median, round, saveResult, table } from './lib.ts';
 
 const ROUNDS = Number(process.env['BENCH_POD_ROUNDS'] ?? 7);
@@ -26,14 +26,14 @@ async function startOnce(cluster: NodeCluster, pod: Obj, correct: (status: numbe
   await cluster.admin.must(`/api/v1/namespaces/${NS}/pods`, { method: 'POST', body: pod });
   const proxy = `/api/v1/namespaces/${NS}/pods/${name}:8080/proxy/`;
   let ms = 0;
-  await waitUntil(async () => {
-    const res = await cluster.admin.request(proxy, { timeoutMs: 2000 });
-    if (!(await correct(res.status, res.text))) return false;
+  await waitFor(async () => {
+    const res = await cluster.admin.request(proxy, { timeoutMs: 2000 }).catch(() => undefined);
+    if (!res || !(await correct(res.status, res.text))) return false;
     ms = performance.now() - started;
     return true;
   }, { timeoutMs: 60_000, intervalMs: 20, what: `${name} to answer` });
   await cluster.admin.request(`/api/v1/namespaces/${NS}/pods/${name}?gracePeriodSeconds=0`, { method: 'DELETE' });
-  await waitUntil(async () => (await cluster.admin.request(`/api/v1/namespaces/${NS}/pods/${name}`)).status === 404, { timeoutMs: 60_000, what: `${name} to be gone` });
+  await waitFor(async () => (await cluster.admin.request(`/api/v1/namespaces/${NS}/pods/${name}`)).status === 404, { timeoutMs: 60_000, what: `${name} to be gone` });
   return ms;
 }
 
@@ -73,7 +73,7 @@ export async function podStart(): Promise<void> {
 
     // podcount's memory in its pod after a few counts.
     await cluster.admin.must(`/api/v1/namespaces/${NS}/pods`, { method: 'POST', body: podFrom('bench-rss', images.podcount.ref, 'bench-rss') });
-    await waitUntil(async () => (await cluster.admin.request(`/api/v1/namespaces/${NS}/pods/bench-rss:8080/proxy/`)).status === 200, { timeoutMs: 60_000, intervalMs: 50, what: 'bench-rss to answer' });
+    await waitFor(async () => (await cluster.admin.request(`/api/v1/namespaces/${NS}/pods/bench-rss:8080/proxy/`)).status === 200, { timeoutMs: 60_000, intervalMs: 50, what: 'bench-rss to answer' });
     for (let i = 0; i < 20; i++) await cluster.admin.request(`/api/v1/namespaces/${NS}/pods/bench-rss:8080/proxy/`);
     const rss = await rssMb(cluster, 'bench-rss');
     const sizes = { podcount: images.podcount.bytes, hello: images.hello.bytes };

@@ -7,11 +7,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { AdminClient } from '../test/support/admin-client.ts';
-import { countPods, createPods, writeServiceAccountDir } from '../test/support/cluster.ts';
+import { BearerClient } from '../test/support/bearer-client.ts';
 import { ControlPlane } from '../test/support/controlplane.ts';
 import { FunctionProcess } from '../test/support/function-process.ts';
 import { setUpServiceAccount } from '../test/support/identity.ts';
+import { writeServiceAccountDir } from '../test/support/in-cluster.ts';
+import { apiTruthCount, createPods } from '../test/support/pods.ts';
 import { median, peakRssMb, round, saveResult, table, timedGet } from './lib.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -36,7 +37,7 @@ export async function scale(): Promise<void> {
     const filtered = await FunctionProcess.start({ env: sa.env });
     fns.push(unfiltered, filtered);
     // The same identity as podcount's, one keep-alive connection: the anchor's raw requests.
-    const rawClient = new AdminClient(cp.url, cp.caPem, sa.token, 1);
+    const rawClient = new BearerClient(cp.url, cp.caPem, sa.token, 1);
     const raw = async (path: string, accept: string) => {
       const started = performance.now();
       const res = await rawClient.request(path, { headers: { accept } });
@@ -60,8 +61,8 @@ export async function scale(): Promise<void> {
       creation.push({ pods: size - have, seconds: round(seconds), perSecond: Math.round((size - have) / seconds) });
       console.log(`scale: ${size} pods (created ${size - have} in ${seconds.toFixed(1)} s, ${Math.round((size - have) / seconds)} pods/s)`);
       have = size;
-      const truth = await countPods(cp, {});
-      const truthWeb = await countPods(cp, { labelSelector: 'app=web' });
+      const truth = await apiTruthCount(cp, {});
+      const truthWeb = await apiTruthCount(cp, { labelSelector: 'app=web' });
       const reps = size >= 100_000 ? 3 : 7;
       const add = (method: string, isFiltered: boolean, ms: number[], bytes: number | null, rss: number | null, count: number) =>
         rows.push({ pods: size, method, filtered: isFiltered, ms: round(median(ms), 2), bytes, peakRssMb: rss, count, correct: count === (isFiltered ? truthWeb : truth) });

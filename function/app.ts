@@ -4,36 +4,38 @@ import { Coalescer } from './coalesce.ts';
 import type { Resolution } from './cluster.ts';
 import type { Config } from './config.ts';
 import { countPods, type CountQuery, type CountResult } from './count.ts';
-import { noClusterConfig, rbacFixFor, serviceAccountOf } from './errors.ts';
-import type { KubeApi } from './kubeapi.ts';
+import { noClusterConfig } from './errors.ts';
+import type { ApiClient } from './kubeapi.ts';
 import type { Logger } from './log.ts';
+import { rbacFixFor, serviceAccountOf } from './rbac-advice.ts';
 import type { AccessAnswer } from './review.ts';
 
 export interface App {
   config: Config;
   log: Logger;
   /** Undefined when no cluster configuration was found (then `why` says so). */
-  api: KubeApi | undefined;
+  api: ApiClient | undefined;
   why: string | undefined;
   notes: string[];
-  /** The namespace podcount runs in, for namespace scope and the reply source. */
-  namespace: string | undefined;
+  /** The namespace podcount runs in: what namespace scope counts, and part of the reply's source. */
+  ownNamespace: string | undefined;
   count(q: CountQuery): Promise<CountResult>;
-  /** Opens the API connection and says once, clearly, if podcount may not list pods. */
+  /** Says once, clearly, whether podcount may list pods (the fix when not), from the access check. */
   warmUp(): Promise<void>;
   close(): void;
 }
 
-/** What instance.ts resolved at cold start: the connection and the early permission check. */
+/** What instance.ts resolved at cold start: the connection and the early access check. */
 export interface Instance {
   config: Config;
   resolution: Resolution;
-  api: KubeApi | undefined;
+  api: ApiClient | undefined;
+  /** The namespace the scope lists (undefined: all of them). */
   scopeNamespace: string | undefined;
-  warmUp: Promise<AccessAnswer> | undefined;
+  accessCheck: Promise<AccessAnswer> | undefined;
 }
 
-export function createApp({ config, resolution, api, scopeNamespace, warmUp }: Instance, log: Logger): App {
+export function createApp({ config, resolution, api, scopeNamespace, accessCheck }: Instance, log: Logger): App {
   const why = resolution.ok ? undefined : resolution.why;
   const notes = resolution.ok ? resolution.target.notes : resolution.notes;
   const coalescer = new Coalescer<CountResult>();
@@ -45,24 +47,23 @@ export function createApp({ config, resolution, api, scopeNamespace, warmUp }: I
     api,
     why,
     notes,
-    namespace: api?.target.namespace,
+    ownNamespace: api?.target.ownNamespace,
     count(q) {
       if (!api) return Promise.reject(noClusterConfig(why ?? 'unknown'));
       const key = JSON.stringify([q.namespace ?? null, q.labelSelector ?? null, q.fieldSelector ?? null]);
       return coalescer.run(key, () => countPods(api, q, config));
     },
     async warmUp() {
-      if (!api || !warmUp) return;
-      const namespace = scopeNamespace;
+      if (!api || !accessCheck) return;
       try {
-        const review = await warmUp;
+        const review = await accessCheck;
         if (review.allowed) {
-          log.info({ server: api.target.server, source: api.target.source }, `ready: may list pods ${namespace ? `in namespace ${namespace}` : 'in all namespaces'}`);
+          log.info({ server: api.target.server, source: api.target.source }, `ready: may list pods ${scopeNamespace ? `in namespace ${scopeNamespace}` : 'in all namespaces'}`);
           return;
         }
         const sa = serviceAccountOf(review.username ?? api.target.identity.username ?? '');
-        log.warn({ reason: review.reason }, sa ? rbacFixFor(sa, namespace)
-          : `${review.username ?? 'podcount'} may not list pods ${namespace ? `in namespace ${namespace}` : 'at the cluster scope'}: every count will answer 502 forbidden`);
+        log.warn({ reason: review.reason }, sa ? rbacFixFor(sa, scopeNamespace)
+          : `${review.username ?? 'podcount'} may not list pods ${scopeNamespace ? `in namespace ${scopeNamespace}` : 'at the cluster scope'}: every count will answer 502 forbidden`);
       } catch (err) {
         log.warn({ err: err instanceof Error ? err.message : String(err) }, 'warm-up could not reach the API server; counts will retry on demand');
       }

@@ -1,11 +1,10 @@
 // Reads a request body up to a small limit. functions-framework would buffer up to 1 GiB before
 // the handler runs; podcount's own entry reads the stream itself and stops at the limit (413).
 import type { IncomingMessage } from 'node:http';
-import { PodcountError } from './errors.ts';
+import { bodyTooLarge, unreadableBody } from './errors.ts';
 
 export function readBody(req: IncomingMessage & { rawBody?: Buffer }, limit: number): Promise<Buffer> {
-  const tooLarge = () => new PodcountError(413, 'body_too_large', `The request body is larger than ${limit} bytes.`,
-    'podcount needs no more than a small CloudEvent; send the narrowing fields only (PODCOUNT_MAX_BODY_BYTES sets the limit).');
+  const tooLarge = () => bodyTooLarge(limit);
   // Under the functions-framework the body was already read into rawBody.
   if (req.rawBody !== undefined) return req.rawBody.length > limit ? Promise.reject(tooLarge()) : Promise.resolve(req.rawBody);
   if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.reject(tooLarge());
@@ -25,6 +24,6 @@ export function readBody(req: IncomingMessage & { rawBody?: Buffer }, limit: num
     };
     req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', (err) => reject(new PodcountError(400, 'bad_request', `The request body could not be read: ${err.message}`, 'Send the request again.')));
+    req.on('error', (err) => reject(unreadableBody(err)));
   });
 }

@@ -10,8 +10,17 @@ import { isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from './config.ts';
-import type { Identity } from './errors.ts';
 import { FileToken, readClaims } from './token.ts';
+
+/** Who podcount is to the API server, to name the right account in hints. */
+export interface Identity {
+  /** Where credentials come from: the mounted ServiceAccount, a kubeconfig, or nothing. */
+  source: 'in-cluster' | 'kubeconfig' | 'none';
+  /** system:serviceaccount:NS:NAME when known (from the token's claims or the 403 message). */
+  username?: string;
+  tokenPath?: string;
+  kubeconfig?: string;
+}
 
 export interface Credentials {
   /** The Authorization header value for the next request. */
@@ -20,6 +29,8 @@ export interface Credentials {
   refresh(): Promise<boolean>;
   /** The bearer token, for reading its claims on /diagnostics; never logged or returned. */
   currentToken(): string | undefined;
+  /** Why the last re-read failed while an older token stays in use; undefined when it did not. */
+  readError(): string | undefined;
 }
 
 export interface TlsMaterial {
@@ -33,7 +44,7 @@ export interface ClusterTarget {
   source: 'in-cluster' | 'kubeconfig';
   server: string;
   /** The namespace this pod runs in (or the kubeconfig context's). */
-  namespace: string | undefined;
+  ownNamespace: string | undefined;
   tls: TlsMaterial;
   caPath: string | undefined;
   credentials: Credentials;
@@ -83,8 +94,8 @@ function fromServiceAccount(dir: string, env: Env, notes: string[]): ClusterTarg
   } catch {
     notes.push(`no CA at ${caPath}: the API server is verified against the system roots only`);
   }
-  const namespace = readTrimmed(join(dir, 'namespace'));
-  if (namespace === undefined) notes.push(`no namespace file in ${dir}`);
+  const ownNamespace = readTrimmed(join(dir, 'namespace'));
+  if (ownNamespace === undefined) notes.push(`no namespace file in ${dir}`);
   const token = new FileToken(tokenPath);
   const claims = readClaims(token.get() ?? '');
   const sa = claims?.serviceAccount;
@@ -96,7 +107,7 @@ function fromServiceAccount(dir: string, env: Env, notes: string[]): ClusterTarg
   return {
     source: 'in-cluster',
     server,
-    namespace,
+    ownNamespace,
     tls: { ca, rejectUnauthorized: true },
     caPath: ca ? caPath : undefined,
     credentials: {
@@ -106,6 +117,7 @@ function fromServiceAccount(dir: string, env: Env, notes: string[]): ClusterTarg
       },
       refresh: async () => token.refresh(),
       currentToken: () => token.get(),
+      readError: () => token.lastError,
     },
     identity,
     notes,
@@ -144,7 +156,7 @@ async function fromKubeconfig(path: string, notes: string[]): Promise<ClusterTar
   return {
     source: 'kubeconfig',
     server: cluster.server.replace(/\/+$/, ''),
-    namespace: context?.namespace ?? 'default',
+    ownNamespace: context?.namespace ?? 'default',
     tls: {
       ca: tlsOptions['ca'] as Buffer | undefined,
       cert: tlsOptions['cert'] as Buffer | undefined,
@@ -163,6 +175,7 @@ async function fromKubeconfig(path: string, notes: string[]): Promise<ClusterTar
         return changed && authorization !== undefined;
       },
       currentToken: () => authorization?.replace(/^Bearer /, ''),
+      readError: () => undefined,
     },
     identity,
     notes,

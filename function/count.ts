@@ -1,4 +1,5 @@
-// Counting pods without listing them all (the seeds list every pod: O(N) bytes and memory).
+// Counting pods without listing them all (client-go and client-node programs that count
+// `items` of a full list pay O(N) bytes and memory).
 // - No selectors: one `limit=1` list. The server answers with `continue` and
 //   `metadata.remainingItemCount` (exact for that snapshot), so count = items + remaining: O(1).
 // - Selectors: the server leaves remainingItemCount unset, so page through in the cheapest
@@ -6,8 +7,8 @@
 //   flat in N. If any page carries remainingItemCount after all, stop there.
 // Reads are consistent (resourceVersion unset): never `resourceVersion=0`, whose list ignores limit.
 import type { Scope } from './config.ts';
-import { fromApiFailure, PodcountError } from './errors.ts';
-import { failureOf, type KubeApi } from './kubeapi.ts';
+import { fromApiFailure, upstreamNotJson } from './errors.ts';
+import { failureOf, type ApiClient } from './kubeapi.ts';
 
 export interface CountQuery {
   /** Undefined counts every namespace. */
@@ -27,6 +28,8 @@ export interface CountResult {
   apiRequests: number;
   /** Response bytes those requests received from the API server. */
   apiBytes: number;
+  /** A 401 was recovered from by re-reading rotated credentials during this count. */
+  credentialsReloaded: boolean;
 }
 
 export interface CountOptions {
@@ -50,32 +53,24 @@ export function scopeOf(q: CountQuery): Scope {
   return q.namespace === undefined ? 'cluster' : 'namespace';
 }
 
-export async function countPods(api: KubeApi, q: CountQuery, opts: CountOptions): Promise<CountResult> {
-  let apiRequests = 0;
-  let apiBytes = 0;
+/** What a count's API requests cost, summed over its pages and restarts. */
+type Tally = Pick<CountResult, 'apiRequests' | 'apiBytes' | 'credentialsReloaded'>;
+
+export async function countPods(api: ApiClient, q: CountQuery, opts: CountOptions): Promise<CountResult> {
+  const tally: Tally = { apiRequests: 0, apiBytes: 0, credentialsReloaded: false };
   for (let attempt = 0; ; attempt++) {
     try {
-      const result = await countOnce(api, q, opts);
-      return { ...result, apiRequests: apiRequests + result.apiRequests, apiBytes: apiBytes + result.apiBytes };
+      const counted = await countOnce(api, q, opts, tally);
+      return { ...counted, ...tally };
     } catch (err) {
       if (!(err instanceof ExpiredError)) throw err;
-      apiRequests += err.apiRequests;
-      apiBytes += err.apiBytes;
       // The continue token outlived etcd's compaction: start a new consistent list.
       if (attempt >= opts.expiredRetries) throw fromApiFailure({ status: 410, message: err.message }, api.target.identity);
     }
   }
 }
 
-class ExpiredError extends Error {
-  readonly apiRequests: number;
-  readonly apiBytes: number;
-  constructor(message: string, apiRequests: number, apiBytes: number) {
-    super(message);
-    this.apiRequests = apiRequests;
-    this.apiBytes = apiBytes;
-  }
-}
+class ExpiredError extends Error {}
 
 interface ListPage {
   kind?: string;
@@ -84,13 +79,14 @@ interface ListPage {
   rows?: unknown[];
 }
 
-async function countOnce(api: KubeApi, q: CountQuery, opts: CountOptions): Promise<CountResult> {
+type Counted = Pick<CountResult, 'count' | 'resourceVersion' | 'strategy'>;
+
+async function countOnce(api: ApiClient, q: CountQuery, opts: CountOptions, tally: Tally): Promise<Counted> {
   const filtered = Boolean(q.labelSelector || q.fieldSelector);
   const namespace = q.namespace ?? namespaceFromFieldSelector(q.fieldSelector);
   const base = namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
   let count = 0;
   let pages = 0;
-  let bytes = 0;
   let resourceVersion = '';
   let cont: string | undefined;
   for (;;) {
@@ -100,18 +96,15 @@ async function countOnce(api: KubeApi, q: CountQuery, opts: CountOptions): Promi
     if (q.fieldSelector) params.set('fieldSelector', q.fieldSelector);
     if (cont) params.set('continue', cont);
     if (representation === 'table') params.set('includeObject', 'None');
-    const { page, size } = await fetchPage(api, `${base}?${params}`, representation, namespace, pages + 1, bytes);
+    const page = await fetchPage(api, `${base}?${params}`, representation, namespace, pages + 1, tally);
     pages += 1;
-    bytes += size;
     const items = page.kind === 'Table' ? page.rows : page.items;
     count += Array.isArray(items) ? items.length : 0;
     resourceVersion ||= page.metadata?.resourceVersion ?? '';
     cont = page.metadata?.continue || undefined;
-    if (!cont) return { count, resourceVersion, strategy: pages === 1 ? 'single-page' : 'paginated', apiRequests: pages, apiBytes: bytes };
+    if (!cont) return { count, resourceVersion, strategy: pages === 1 ? 'single-page' : 'paginated' };
     const remaining = page.metadata?.remainingItemCount;
-    if (typeof remaining === 'number' && remaining >= 0) {
-      return { count: count + remaining, resourceVersion, strategy: 'remainingItemCount', apiRequests: pages, apiBytes: bytes };
-    }
+    if (typeof remaining === 'number' && remaining >= 0) return { count: count + remaining, resourceVersion, strategy: 'remainingItemCount' };
   }
 }
 
@@ -129,17 +122,19 @@ export function namespaceFromFieldSelector(fieldSelector: string | undefined): s
   return undefined;
 }
 
-async function fetchPage(api: KubeApi, path: string, representation: Representation, namespace: string | undefined, pageNumber: number, bytesSoFar: number): Promise<{ page: ListPage; size: number }> {
+async function fetchPage(api: ApiClient, path: string, representation: Representation, namespace: string | undefined, pageNumber: number, tally: Tally): Promise<ListPage> {
   const res = await api.get(path, REPRESENTATIONS[representation]);
+  tally.apiRequests += 1;
+  tally.apiBytes += res.body.length;
+  tally.credentialsReloaded ||= res.credentialsReloaded;
   if (res.status === 200) {
     try {
-      return { page: JSON.parse(res.body.toString('utf8')) as ListPage, size: res.body.length };
+      return JSON.parse(res.body.toString('utf8')) as ListPage;
     } catch {
-      throw new PodcountError(502, 'upstream_error', `The API server sent a list that is not JSON (${res.headers['content-type'] ?? 'no content type'}).`,
-        'Is KUBERNETES_SERVICE_HOST pointing at a real API server (not a proxy that rewrites answers)?');
+      throw upstreamNotJson(res.headers['content-type']);
     }
   }
   const failure = failureOf(res, namespace);
-  if (res.status === 410 && pageNumber > 1) throw new ExpiredError(failure.message, pageNumber, bytesSoFar + res.body.length);
+  if (res.status === 410 && pageNumber > 1) throw new ExpiredError(failure.message);
   throw fromApiFailure(failure, api.target.identity);
 }

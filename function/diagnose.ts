@@ -1,10 +1,14 @@
-// GET /diagnostics: what podcount knows about its own situation, so the walls of the seed
-// articles (a default ServiceAccount without a binding, a token the server refuses) take one
-// request to see instead of hours. Every failed check comes with the fix. Nothing secret is shown:
-// the token's claims are read (not verified) for its expiry, the token itself never leaves.
+// GET /diagnostics: what podcount knows about its own situation, so the two classic walls (a
+// default ServiceAccount without a binding, a token the server refuses) take one request to see
+// instead of hours. Every failed check comes with the fix. Nothing secret is shown: the token's
+// claims are read (not verified) for its expiry, the token itself never leaves.
+// gather() asks the API server; judge() turns what it found into the report, without I/O.
 import type { App } from './app.ts';
-import { PodcountError, rbacFixFor, serviceAccountOf } from './errors.ts';
-import { accessReview, selfReview, serverVersion, type AccessAnswer } from './review.ts';
+import type { Identity } from './cluster.ts';
+import type { Scope } from './config.ts';
+import { PodcountError } from './errors.ts';
+import { rbacFixFor, serviceAccountOf } from './rbac-advice.ts';
+import { accessReview, selfReview, serverVersion, type AccessAnswer, type UserInfo } from './review.ts';
 import { readClaims, type TokenClaims } from './token.ts';
 
 export interface Problem {
@@ -24,73 +28,116 @@ export interface Diagnostics {
   problems: Problem[];
 }
 
+/** What gather() found out, before any judgement. */
+export interface Findings {
+  scope: Scope;
+  config: Diagnostics['config'];
+  /** Why there is no cluster connection; only read when `connection` is undefined. */
+  why: string | undefined;
+  connection: ConnectionFindings | undefined;
+}
+
+export interface ConnectionFindings {
+  source: 'in-cluster' | 'kubeconfig';
+  identity: Identity;
+  claims: TokenClaims | undefined;
+  /** Why the credentials could not be re-read (an older token is still in use). */
+  credentialsError: string | undefined;
+  version: PromiseSettledResult<string | undefined>;
+  self: PromiseSettledResult<UserInfo | undefined>;
+  clusterWide: PromiseSettledResult<AccessAnswer>;
+  /** Undefined value when podcount does not know its own namespace. */
+  inOwnNamespace: PromiseSettledResult<AccessAnswer | undefined>;
+}
+
 export async function diagnose(app: App, now = new Date()): Promise<Diagnostics> {
-  const problems: Problem[] = [];
+  return judge(await gather(app), now);
+}
+
+/** Asks the API server the four questions at once; failures are kept, not thrown. */
+export async function gather(app: App): Promise<Findings> {
   const api = app.api;
-  const report: Diagnostics = {
-    ok: false,
+  const findings: Findings = {
     scope: app.config.scope,
     config: {
       source: api?.target.source ?? 'none',
       server: api?.target.server ?? null,
-      namespace: app.namespace ?? null,
+      namespace: app.ownNamespace ?? null,
       serviceAccountDir: app.config.serviceAccountDir,
       notes: app.notes,
     },
+    why: app.why,
+    connection: undefined,
+  };
+  if (!api) return findings;
+  const { credentials, identity, source } = api.target;
+  const token = credentials.currentToken();
+  const ns = app.ownNamespace;
+  const [version, self, clusterWide, inOwnNamespace] = await Promise.allSettled([
+    serverVersion(api),
+    selfReview(api),
+    accessReview(api, undefined),
+    ns ? accessReview(api, ns) : Promise.resolve(undefined),
+  ]);
+  findings.connection = { source, identity, claims: token ? readClaims(token) : undefined, credentialsError: credentials.readError(), version, self, clusterWide, inOwnNamespace };
+  return findings;
+}
+
+/** The report: what was found, and a problem with a fix for everything that stands in the way. */
+export function judge(f: Findings, now: Date): Diagnostics {
+  const problems: Problem[] = [];
+  const report: Diagnostics = {
+    ok: false,
+    scope: f.scope,
+    config: f.config,
     apiServer: { reachable: false, version: null },
     identity: { username: null, groups: [], from: null },
     token: null,
     permissions: { listPodsClusterWide: null, listPodsInOwnNamespace: null },
     problems,
   };
-  if (!api) {
-    problems.push({ code: 'no_cluster_config', message: app.why ?? 'no cluster configuration', hint: 'In a pod, keep the ServiceAccount token mounted; outside, set KUBECONFIG.' });
+  const c = f.connection;
+  if (!c) {
+    problems.push({ code: 'no_cluster_config', message: f.why ?? 'no cluster configuration', hint: 'In a pod, keep the ServiceAccount token mounted; outside, set KUBECONFIG.' });
     return report;
   }
 
-  const token = api.target.credentials.currentToken();
-  const claims = token ? readClaims(token) : undefined;
-  if (claims) {
-    report.token = { ...claims };
-    if (claims.expiresAt) {
-      const seconds = Math.round((Date.parse(claims.expiresAt) - now.getTime()) / 1000);
+  const unreadable = { code: 'token_unreadable', hint: 'Mount the ServiceAccount token (automountServiceAccountToken must not be false).' };
+  if (c.claims) {
+    report.token = { ...c.claims };
+    if (c.claims.expiresAt) {
+      const seconds = Math.round((Date.parse(c.claims.expiresAt) - now.getTime()) / 1000);
       report.token.expiresInSeconds = seconds;
-      if (seconds <= 0) problems.push({ code: 'token_expired', message: `The token expired at ${claims.expiresAt}.`, hint: 'The kubelet refreshes projected tokens; an expired one means the file is not a projected token (a copied Secret?) or the kubelet cannot reach the API server.' });
+      if (seconds <= 0) problems.push({ code: 'token_expired', message: `The token expired at ${c.claims.expiresAt}.`, hint: 'The kubelet refreshes projected tokens; an expired one means the file is not a projected token (a copied Secret?) or the kubelet cannot reach the API server.' });
     }
-  } else if (api.target.source === 'in-cluster') {
-    problems.push({ code: 'token_unreadable', message: `No readable token at ${api.target.identity.tokenPath}.`, hint: 'Mount the ServiceAccount token (automountServiceAccountToken must not be false).' });
+    if (c.credentialsError) problems.push({ ...unreadable, message: `The token cannot be re-read (${c.credentialsError}); podcount keeps using the one it read before.` });
+  } else if (c.source === 'in-cluster') {
+    problems.push({ ...unreadable, message: `No readable token at ${c.identity.tokenPath}${c.credentialsError ? ` (${c.credentialsError})` : ''}.` });
   }
 
-  const ns = app.namespace;
-  const [version, who, clusterWide, inNamespace] = await Promise.allSettled([
-    serverVersion(api),
-    selfReview(api),
-    accessReview(api, undefined),
-    ns ? accessReview(api, ns) : Promise.resolve(undefined),
-  ]);
+  if (c.version.status === 'fulfilled') report.apiServer = { reachable: true, version: c.version.value ?? null };
+  else problems.push(asProblem(c.version.reason));
 
-  if (version.status === 'fulfilled') report.apiServer = { reachable: true, version: version.value ?? null };
-  else problems.push(asProblem(version.reason));
+  if (c.self.status === 'fulfilled' && c.self.value) report.identity = { ...c.self.value, from: 'SelfSubjectReview' };
+  else if (c.claims?.serviceAccount) report.identity = { username: `system:serviceaccount:${c.claims.serviceAccount.namespace}:${c.claims.serviceAccount.name}`, groups: [], from: 'token claims' };
+  else if (c.identity.username) report.identity = { username: c.identity.username, groups: [], from: 'kubeconfig' };
+  for (const check of [c.self, c.clusterWide, c.inOwnNamespace]) if (check.status === 'rejected') problems.push(asProblem(check.reason));
 
-  if (who.status === 'fulfilled' && who.value) report.identity = { ...who.value, from: 'SelfSubjectReview' };
-  else if (claims?.serviceAccount) report.identity = { username: `system:serviceaccount:${claims.serviceAccount.namespace}:${claims.serviceAccount.name}`, groups: [], from: 'token claims' };
-  else if (api.target.identity.username) report.identity = { username: api.target.identity.username, groups: [], from: 'kubeconfig' };
-  for (const check of [who, clusterWide, inNamespace]) if (check.status === 'rejected') problems.push(asProblem(check.reason));
-
-  if (clusterWide.status === 'fulfilled') report.permissions.listPodsClusterWide = clusterWide.value;
-  if (inNamespace.status === 'fulfilled' && inNamespace.value && ns) report.permissions.listPodsInOwnNamespace = { ...inNamespace.value, namespace: ns };
+  const ns = f.config.namespace ?? undefined;
+  if (c.clusterWide.status === 'fulfilled') report.permissions.listPodsClusterWide = c.clusterWide.value;
+  if (c.inOwnNamespace.status === 'fulfilled' && c.inOwnNamespace.value && ns) report.permissions.listPodsInOwnNamespace = { ...c.inOwnNamespace.value, namespace: ns };
 
   const sa = serviceAccountOf(report.identity.username ?? '');
-  const needed = app.config.scope === 'cluster' ? report.permissions.listPodsClusterWide : report.permissions.listPodsInOwnNamespace;
+  const needed = f.scope === 'cluster' ? report.permissions.listPodsClusterWide : report.permissions.listPodsInOwnNamespace;
   if (needed && !needed.allowed) {
-    const where = app.config.scope === 'cluster' ? undefined : ns;
+    const where = f.scope === 'cluster' ? undefined : ns;
     problems.push({
       code: 'forbidden',
-      message: `${report.identity.username ?? 'podcount'} may not list pods ${where ? `in namespace ${where}` : 'at the cluster scope'}, which PODCOUNT_SCOPE=${app.config.scope} needs.`,
+      message: `${report.identity.username ?? 'podcount'} may not list pods ${where ? `in namespace ${where}` : 'at the cluster scope'}, which PODCOUNT_SCOPE=${f.scope} needs.`,
       hint: sa ? rbacFixFor(sa, where) : 'Grant "list" on "pods" to this identity.',
     });
   }
-  if (app.config.scope === 'cluster' && report.permissions.listPodsClusterWide?.allowed === false && report.permissions.listPodsInOwnNamespace?.allowed) {
+  if (f.scope === 'cluster' && report.permissions.listPodsClusterWide?.allowed === false && report.permissions.listPodsInOwnNamespace?.allowed) {
     problems.push({ code: 'scope_mismatch', message: `podcount may list pods in its namespace ${ns} but not cluster-wide.`, hint: 'Set PODCOUNT_SCOPE=namespace (knative/overlays/namespace-scoped does), or bind the ClusterRole cluster-wide.' });
   }
   // The same underlying failure (e.g. 401) reaches several checks; say it once.

@@ -1,6 +1,9 @@
 // Every failure podcount answers with is a PodcountError: a stable code, an HTTP status, a message
 // that says what happened and a hint that says what to do. Upstream responses are mapped here,
-// in one place, so the same API failure always reads the same way.
+// in one place, so the same API failure always reads the same way. Call sites use the named
+// constructors below rather than building errors themselves.
+import type { Identity } from './cluster.ts';
+import { rbacFixFor, serviceAccountOf } from './rbac-advice.ts';
 
 export interface ErrorBody {
   error: { code: string; message: string; hint: string };
@@ -30,16 +33,6 @@ export class PodcountError extends Error {
 
 export const badRequest = (code: string, message: string, hint: string): PodcountError =>
   new PodcountError(400, code, message, hint);
-
-/** Who is calling the API server, to name the right account in hints. */
-export interface Identity {
-  /** Where credentials come from: the mounted ServiceAccount, a kubeconfig, or nothing. */
-  source: 'in-cluster' | 'kubeconfig' | 'none';
-  /** system:serviceaccount:NS:NAME when known (from the token's claims or the 403 message). */
-  username?: string;
-  tokenPath?: string;
-  kubeconfig?: string;
-}
 
 /** A non-2xx answer from the API server, as the transport saw it. */
 export interface ApiFailure {
@@ -75,6 +68,12 @@ export function fromApiFailure(f: ApiFailure, who: Identity): PodcountError {
   }
   return new PodcountError(502, 'upstream_error', `The API server answered ${f.status}: ${f.message}`,
     'This answer is unexpected for a pod list; GET /diagnostics shows what podcount can see.');
+}
+
+/** A 200 list answer that is not JSON: something between podcount and the API server rewrote it. */
+export function upstreamNotJson(contentType: string | undefined): PodcountError {
+  return new PodcountError(502, 'upstream_error', `The API server sent a list that is not JSON (${contentType ?? 'no content type'}).`,
+    'Is KUBERNETES_SERVICE_HOST pointing at a real API server (not a proxy that rewrites answers)?');
 }
 
 export function unavailable(message: string, hint: string, retryAfter?: number): PodcountError {
@@ -113,29 +112,46 @@ function forbidden(who: Identity, f: ApiFailure): PodcountError {
     sa ? rbacFixFor(sa, f.namespace) : `Grant ${user ?? 'this identity'} "list" on "pods"${f.namespace ? ` in namespace ${f.namespace}` : ' at the cluster scope'}.`);
 }
 
-/** The exact commands that fix a missing pod-list permission for one ServiceAccount. */
-export function rbacFixFor(sa: { namespace: string; name: string }, namespace?: string): string {
-  const subject = `--serviceaccount=${sa.namespace}:${sa.name}`;
-  if (namespace) {
-    return `ServiceAccount ${sa.namespace}/${sa.name} may not list pods in namespace ${namespace}. Fix: kubectl create role podcount-pod-lister -n ${namespace} --verb=list --resource=pods && kubectl create rolebinding podcount-pod-lister -n ${namespace} --role=podcount-pod-lister ${subject} (or apply knative/overlays/namespace-scoped). Only "list" on "pods" is needed, not the broad "view" role.`;
-  }
-  return `ServiceAccount ${sa.namespace}/${sa.name} may not list pods at the cluster scope. Fix: kubectl create clusterrole podcount-pod-lister --verb=list --resource=pods && kubectl create clusterrolebinding podcount-pod-lister --clusterrole=podcount-pod-lister ${subject} (or kubectl apply -k knative/). Only "list" on "pods" is needed, not the broad "view" role. To count one namespace instead, set PODCOUNT_SCOPE=namespace with a RoleBinding.`;
-}
-
 function accountName(username: string | undefined): string {
   if (!username) return '';
   const sa = serviceAccountOf(username);
   return ` ${sa ? `${sa.namespace}/${sa.name}` : username}`;
 }
 
-export function serviceAccountOf(username: string): { namespace: string; name: string } | undefined {
-  const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(username);
-  return m ? { namespace: m[1]!, name: m[2]! } : undefined;
-}
-
 export function noClusterConfig(why: string): PodcountError {
   return new PodcountError(503, 'no_cluster_config', `podcount has no cluster to talk to: ${why}`,
     'In a pod: keep the ServiceAccount token mounted (automountServiceAccountToken must not be false) and KUBERNETES_SERVICE_HOST/PORT set. Outside: set KUBECONFIG or create ~/.kube/config. GET /diagnostics shows what was looked at.');
+}
+
+/** The request target is neither an origin-form path nor an absolute URL. */
+export function badRequestTarget(target: string): PodcountError {
+  return new PodcountError(400, 'bad_request', `The request target ${JSON.stringify(target.slice(0, 100))} is not a URL path.`,
+    'Send GET / or POST / (optionally with ?namespace=...).');
+}
+
+export function notFound(path: string): PodcountError {
+  return new PodcountError(404, 'not_found', `Nothing at ${JSON.stringify(path.slice(0, 100))}.`, 'podcount answers /, /healthz and /diagnostics.');
+}
+
+/** A 405 that says, in its Allow header too, which methods the path answers. */
+export function methodNotAllowed(allow: string): PodcountError {
+  const err = new PodcountError(405, 'method_not_allowed', `This path answers ${allow}.`,
+    'GET / counts pods; POST / takes a CloudEvent; GET /diagnostics explains the setup.');
+  err.headers['allow'] = allow;
+  return err;
+}
+
+export function notAcceptable(accept: string | undefined): PodcountError {
+  return new PodcountError(406, 'not_acceptable', `Cannot answer in ${JSON.stringify(accept)}.`, 'Accept application/json (the default) or text/plain.');
+}
+
+export function bodyTooLarge(limit: number): PodcountError {
+  return new PodcountError(413, 'body_too_large', `The request body is larger than ${limit} bytes.`,
+    'podcount needs no more than a small CloudEvent; send the narrowing fields only (PODCOUNT_MAX_BODY_BYTES sets the limit).');
+}
+
+export function unreadableBody(err: Error): PodcountError {
+  return new PodcountError(400, 'bad_request', `The request body could not be read: ${err.message}`, 'Send the request again.');
 }
 
 /** The last resort for a bug in podcount itself: a 500 that says so, never a crash. */

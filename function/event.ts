@@ -55,6 +55,11 @@ export async function parseEvent(headers: IncomingHttpHeaders, body: Buffer): Pr
   return { id: event.id, source: event.source, type: event.type, query: dataAsQuery(event.data, type) };
 }
 
+/** The reply's source: the Knative Service that answered, as its API path. */
+export function replySource(ownNamespace: string | undefined, service: string): string {
+  return `/apis/serving.knative.dev/v1/namespaces/${ownNamespace ?? 'default'}/services/${service}`;
+}
+
 /** The reply: a binary-mode CloudEvent, which a Knative Broker accepts as a new event. */
 export async function replyMessage(init: { type: string; source: string; subject: string; data: unknown }): Promise<{ headers: Record<string, string>; body: string }> {
   const { CloudEvent, HTTP } = await sdk();

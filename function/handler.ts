@@ -1,13 +1,13 @@
 // The request path: route -> parse -> count -> respond, and one log line per invocation.
 // It never throws: every failure becomes a JSON error with a status, so no request can crash the
-// process (seed 000 crash-looped on its first 403).
+// process (the client-go program that listed every pod crash-looped on its first 403).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { App } from './app.ts';
 import { readBody } from './body.ts';
 import { diagnose } from './diagnose.ts';
-import { internal, PodcountError } from './errors.ts';
-import { isCloudEvent, parseEvent, replyMessage, type IncomingEvent } from './event.ts';
-import { fromSearchParams, negotiate, toCountQuery, type RawQuery } from './request.ts';
+import { badRequestTarget, internal, methodNotAllowed, notAcceptable, notFound, PodcountError } from './errors.ts';
+import { isCloudEvent, parseEvent, replyMessage, replySource, type IncomingEvent } from './event.ts';
+import { fromSearchParams, mergeQueries, negotiate, toCountQuery } from './request.ts';
 import { send, sendError, sendJson, sentence, toAnswer } from './respond.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -45,17 +45,17 @@ async function route(app: App, req: IncomingMessage, res: ServerResponse, fields
   const method = req.method ?? 'GET';
   switch (url.pathname) {
     case '/healthz':
-      if (method !== 'GET' && method !== 'HEAD') throw notAllowed('GET, HEAD');
+      if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET, HEAD');
       sendJson(res, 200, { status: 'ok' });
       return 200;
     case '/diagnostics':
       if (!app.config.diagnostics) throw notFound(url.pathname);
-      if (method !== 'GET' && method !== 'HEAD') throw notAllowed('GET, HEAD');
+      if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET, HEAD');
       sendJson(res, 200, await diagnose(app));
       return 200;
     case '/':
       if (method === 'OPTIONS') return webhookOptions(req, res);
-      if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') throw notAllowed('GET, HEAD, POST, OPTIONS');
+      if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') throw methodNotAllowed('GET, HEAD, POST, OPTIONS');
       return count(app, req, res, url, fields);
     default:
       throw notFound(url.pathname);
@@ -73,14 +73,11 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
     }
   }
   const format = event ? 'json' : negotiate(req.headers['accept']);
-  if (!format) {
-    throw new PodcountError(406, 'not_acceptable', `Cannot answer in ${JSON.stringify(req.headers['accept'])}.`, 'Accept application/json (the default) or text/plain.');
-  }
-  const query = toCountQuery(event ? merge(raw, event.query) : raw, app.config, app.namespace, event ? 'event data' : 'query');
-  const reloads = app.api?.stats.credentialReloads ?? 0;
+  if (!format) throw notAcceptable(req.headers['accept']);
+  const query = toCountQuery(event ? mergeQueries(raw, event.query) : raw, app.config, app.ownNamespace, event ? 'event data' : 'query');
   const result = await app.count(query);
   // A rotated token noticed on a 401 and recovered from: worth a line, since the old one was revoked.
-  if ((app.api?.stats.credentialReloads ?? 0) > reloads) fields['credentialsReloaded'] = true;
+  if (result.credentialsReloaded) fields['credentialsReloaded'] = true;
   const answer = toAnswer(query, result, new Date());
   Object.assign(fields, { count: answer.count, scope: answer.scope, namespace: answer.namespace, strategy: result.strategy, apiRequests: result.apiRequests, apiBytes: result.apiBytes });
   if (query.labelSelector) fields['labelSelector'] = query.labelSelector;
@@ -89,7 +86,7 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
   if (event) {
     const reply = await replyMessage({
       type: app.config.replyType,
-      source: `/apis/serving.knative.dev/v1/namespaces/${app.namespace ?? 'default'}/services/${app.config.service}`,
+      source: replySource(app.ownNamespace, app.config.service),
       subject: answer.scope,
       data: { ...answer, inResponseTo: { id: event.id, source: event.source, type: event.type } },
     });
@@ -101,16 +98,6 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
     sendJson(res, 200, answer);
   }
   return 200;
-}
-
-/** Query-string and event-data narrowing together, unless they contradict each other. */
-function merge(fromUrl: RawQuery, fromEvent: RawQuery): RawQuery {
-  for (const [key, value] of Object.entries(fromEvent)) {
-    if (fromUrl[key] !== undefined && value !== undefined && value !== null && fromUrl[key] !== value) {
-      throw new PodcountError(400, 'bad_parameter', `${key} is ${JSON.stringify(fromUrl[key])} in the URL but ${JSON.stringify(value)} in the event data.`, `Give ${key} in one place.`);
-    }
-  }
-  return { ...fromUrl, ...Object.fromEntries(Object.entries(fromEvent).filter(([, v]) => v !== undefined && v !== null)) };
 }
 
 /** CloudEvents webhook validation: senders may ask with OPTIONS whether they may deliver. */
@@ -130,18 +117,8 @@ function requestTarget(target = '/'): URL {
   try {
     return target.startsWith('/') ? new URL(`http://podcount.invalid${target}`) : new URL(target);
   } catch {
-    throw new PodcountError(400, 'bad_request', `The request target ${JSON.stringify(target.slice(0, 100))} is not a URL path.`, 'Send GET / or POST / (optionally with ?namespace=...).');
+    throw badRequestTarget(target);
   }
-}
-
-function notAllowed(allow: string): PodcountError {
-  const err = new PodcountError(405, 'method_not_allowed', `This path answers ${allow}.`, 'GET / counts pods; POST / takes a CloudEvent; GET /diagnostics explains the setup.');
-  err.headers['allow'] = allow;
-  return err;
-}
-
-function notFound(path: string): PodcountError {
-  return new PodcountError(404, 'not_found', `Nothing at ${JSON.stringify(path.slice(0, 100))}.`, 'podcount answers /, /healthz and /diagnostics.');
 }
 
 function traceId(traceparent: string | string[] | undefined): string | undefined {

@@ -1,6 +1,7 @@
 // The per-process connection to the cluster, created when this module is first imported, before
-// the rest of podcount loads: main.ts imports it first, so the warm-up's TCP and TLS handshake
-// with the API server overlap with loading the logger and the handler instead of following them.
+// the rest of podcount loads: main.ts imports it first, so the permission check's TCP and TLS
+// handshake with the API server overlap with loading the logger and the handler instead of
+// following them.
 import { resolveCluster, type Resolution } from './cluster.ts';
 import { loadConfig, type Config } from './config.ts';
 import { KubeApi } from './kubeapi.ts';
@@ -11,9 +12,9 @@ export const resolution: Resolution = await resolveCluster(config);
 export const api: KubeApi | undefined = resolution.ok ? new KubeApi(resolution.target, config.apiTimeoutMs) : undefined;
 
 /** The namespace whose pods the configured scope needs to list (undefined: all of them). */
-export const scopeNamespace = config.scope === 'namespace' ? api?.target.namespace : undefined;
+export const scopeNamespace = config.scope === 'namespace' ? api?.target.ownNamespace : undefined;
 
 /** "May I list pods?", asked at once; it also opens the keep-alive connection the first count reuses. */
-export const warmUp: Promise<AccessAnswer> | undefined = api ? accessReview(api, scopeNamespace) : undefined;
+export const accessCheck: Promise<AccessAnswer> | undefined = api ? accessReview(api, scopeNamespace) : undefined;
 // Read later by app.warmUp(); until then a failure must not count as unhandled.
-warmUp?.catch(() => undefined);
+accessCheck?.catch(() => undefined);

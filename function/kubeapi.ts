@@ -4,26 +4,29 @@
 // client-node does not: re-read the token and retry once on 401, retry an idempotent GET once
 // when a kept-alive socket turns out dead (the API server restarted), and keep the Status body.
 import type { IncomingHttpHeaders } from 'node:http';
-import { http, https } from './builtins.ts';
 import type { ClusterTarget } from './cluster.ts';
 import { fromNetworkError, type ApiFailure } from './errors.ts';
+import { http, https } from './node-http.ts';
 
 export interface ApiResponse {
   status: number;
   headers: IncomingHttpHeaders;
   body: Buffer;
+  /** The credentials were re-read for this answer: a 401 recovered from (the old token was revoked). */
+  credentialsReloaded: boolean;
 }
 
-export interface ApiStats {
-  requests: number;
-  bytesReceived: number;
-  /** 401s recovered by re-reading rotated credentials. */
-  credentialReloads: number;
-}
-
-export class KubeApi {
+/** What the rest of podcount needs of the API connection (unit tests stub it). */
+export interface ApiClient {
   readonly target: ClusterTarget;
-  readonly stats: ApiStats = { requests: 0, bytesReceived: 0, credentialReloads: 0 };
+  get(path: string, accept: string): Promise<ApiResponse>;
+  /** POST of a JSON object (the self-review APIs). */
+  post(path: string, body: unknown): Promise<ApiResponse>;
+  close(): void;
+}
+
+export class KubeApi implements ApiClient {
+  readonly target: ClusterTarget;
   readonly #agent: InstanceType<typeof http.Agent>;
   readonly #timeoutMs: number;
   readonly #client: typeof http | typeof https;
@@ -39,13 +42,12 @@ export class KubeApi {
   }
 
   get(path: string, accept: string): Promise<ApiResponse> {
-    return this.#withRetries('GET', path, { accept }, undefined);
+    return this.#send('GET', path, { accept }, undefined);
   }
 
-  /** POST of a JSON object (the self-review APIs). */
   post(path: string, body: unknown): Promise<ApiResponse> {
     const payload = Buffer.from(JSON.stringify(body));
-    return this.#withRetries('POST', path, { accept: 'application/json', 'content-type': 'application/json' }, payload);
+    return this.#send('POST', path, { accept: 'application/json', 'content-type': 'application/json' }, payload);
   }
 
   close(): void {
@@ -53,36 +55,36 @@ export class KubeApi {
   }
 
   /** Connection failures come out as 503 cluster_unavailable PodcountErrors, mapped here once. */
-  async #withRetries(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined): Promise<ApiResponse> {
+  async #send(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined): Promise<ApiResponse> {
     try {
-      return await this.#withRetriesRaw(method, path, headers, body);
+      return await this.#sendRecovering(method, path, headers, body);
     } catch (err) {
       throw fromNetworkError(err, this.target.server, this.target.caPath);
     }
   }
 
-  async #withRetriesRaw(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined): Promise<ApiResponse> {
+  /** Sends again, once each, after a dead kept-alive socket and after a 401 with rotated credentials. */
+  async #sendRecovering(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined): Promise<ApiResponse> {
     let response: ApiResponse;
     try {
-      response = await this.#once(method, path, headers, body);
+      response = await this.#sendOnce(method, path, headers, body);
     } catch (err) {
       // A kept-alive socket the server closed (restart, idle timeout) fails at once; a fresh one may not.
       if (!isStaleSocket(err)) throw err;
-      response = await this.#once(method, path, headers, body);
+      response = await this.#sendOnce(method, path, headers, body);
     }
     if (response.status === 401 && (await this.target.credentials.refresh())) {
-      response = await this.#once(method, path, headers, body);
-      if (response.status !== 401) this.stats.credentialReloads += 1;
+      response = await this.#sendOnce(method, path, headers, body);
+      response.credentialsReloaded = response.status !== 401;
     }
     return response;
   }
 
-  async #once(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined): Promise<ApiResponse> {
+  async #sendOnce(method: string, path: string, headers: Record<string, string>, body: Buffer | undefined): Promise<ApiResponse> {
     const authorization = await this.target.credentials.authorization();
     const all: Record<string, string> = { ...headers, 'user-agent': 'podcount' };
     if (authorization) all['authorization'] = authorization;
     if (body) all['content-length'] = String(body.length);
-    this.stats.requests += 1;
     return new Promise<ApiResponse>((resolve, reject) => {
       const req = this.#client.request(new URL(path, this.target.server), {
         method,
@@ -91,11 +93,8 @@ export class KubeApi {
         timeout: this.#timeoutMs,
       }, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => {
-          this.stats.bytesReceived += chunk.length;
-          chunks.push(chunk);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), credentialsReloaded: false }));
         res.on('error', reject);
       });
       req.on('timeout', () => req.destroy(Object.assign(new Error(`API request timed out after ${this.#timeoutMs} ms`), { code: 'ETIMEDOUT' })));

@@ -5,7 +5,8 @@ import pino from 'pino';
 
 export type Logger = pino.Logger;
 
-export function createLogger(level: string): Logger {
+/** Writes to stdout unless given another destination (tests collect the lines). */
+export function createLogger(level: string, destination: pino.DestinationStream = pino.destination({ fd: 1, sync: true })): Logger {
   return pino({
     level,
     base: { service: 'podcount' },
@@ -16,6 +17,6 @@ export function createLogger(level: string): Logger {
       paths: ['token', 'authorization', '*.authorization', '*.token', 'headers', '*.headers'],
       censor: '[redacted]',
     },
-    // Synchronous writes: a line logged just before process.exit (drain, bad config) is not lost.
-  }, pino.destination({ fd: 1, sync: true }));
+    // Synchronous writes to stdout: a line logged just before process.exit (drain, bad config) is not lost.
+  }, destination);
 }

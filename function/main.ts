@@ -1,10 +1,9 @@
-// The container's entry (`npm start`, the Dockerfile's CMD): serves the registered function on
-// PORT with node:http, warms the API connection, and on SIGTERM stops accepting, lets in-flight
-// requests finish and exits 0. (The functions-framework exits at once on SIGTERM, upstream #704.)
+// The container's entry (`npm start`, the Dockerfile's CMD). Process concerns only: the V8 code
+// cache, loading the function, listening on PORT, and on SIGTERM draining (server.ts) and exiting 0.
 import { constants, enableCompileCache, flushCompileCache } from 'node:module';
 import { join } from 'node:path';
-import { http } from './builtins.ts';
 import { ConfigError } from './config.ts';
+import { createServer } from './server.ts';
 
 // V8's code cache for the bundle saves ~5 ms of every cold start. The image ships it prebuilt
 // (the Dockerfile warms it); where the folder is read-only and empty this is a no-op.
@@ -31,45 +30,13 @@ if (process.argv.includes('--prepare-cache')) {
   }
   process.exit(0);
 }
-const { log, config } = app;
 
-let draining = false;
-let inFlight = 0;
-const server = http.createServer((req, res) => {
-  inFlight += 1;
-  if (draining) res.setHeader('connection', 'close');
-  res.on('close', () => {
-    inFlight -= 1;
-    if (draining && inFlight === 0) server.closeIdleConnections();
-  });
-  void podcount(req, res);
-});
+const { server, drain } = createServer(app, podcount);
+server.listen(app.config.port);
 
-server.listen(config.port, () => {
-  const address = server.address();
-  log.info({ port: typeof address === 'object' && address ? address.port : config.port, scope: config.scope, source: app.api?.target.source ?? 'none' }, 'listening');
-  // After listening, so readiness never waits on the API server.
-  app.warmUp().catch(() => undefined);
-});
-
-function drain(signal: string): void {
-  if (draining) return;
-  draining = true;
-  log.info({ signal, inFlight }, 'draining: no new connections, finishing in-flight requests');
-  const deadline = setTimeout(() => {
-    log.warn({ inFlight }, 'drain timeout reached; exiting with requests still open');
-    process.exit(0);
-  }, config.drainTimeoutMs);
-  deadline.unref();
-  server.close(() => {
-    app.close();
-    log.info('drained; exiting');
-    process.exit(0);
-  });
-  server.closeIdleConnections();
-}
-
-process.on('SIGTERM', () => drain('SIGTERM'));
-process.on('SIGINT', () => drain('SIGINT'));
+// Exit 0 either way: Kubernetes is stopping the pod, and a non-zero code would only read as a crash.
+const stop = (signal: string) => void drain(signal).then(() => process.exit(0));
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));
 // A stray rejection is a bug to log, not a reason to drop every request in flight.
-process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
+process.on('unhandledRejection', (reason) => app.log.error({ err: reason }, 'unhandled rejection'));

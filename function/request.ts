@@ -1,8 +1,8 @@
-// What the caller asks for, validated before any API call: the query (from the URL or from event
-// data) and the answer format. Every rejection is a 400 that names the bad input and a fix.
+// What the caller asks for, validated before any API call: the query (from the URL, event data or
+// both) and the answer format. Every rejection is a 400 that names the bad input and a fix.
 import type { Config } from './config.ts';
 import type { CountQuery } from './count.ts';
-import { badRequest, PodcountError } from './errors.ts';
+import { badRequest, noClusterConfig } from './errors.ts';
 
 const PARAMETERS = ['namespace', 'labelSelector', 'fieldSelector'] as const;
 type Parameter = (typeof PARAMETERS)[number];
@@ -20,6 +20,17 @@ export function fromSearchParams(params: URLSearchParams): RawQuery {
     raw[key] = values[0];
   }
   return raw;
+}
+
+/** Query-string and event-data narrowing together, unless they contradict each other. */
+export function mergeQueries(fromUrl: RawQuery, fromEvent: RawQuery): RawQuery {
+  const given = Object.entries(fromEvent).filter(([, v]) => v !== undefined && v !== null);
+  for (const [key, value] of given) {
+    if (fromUrl[key] !== undefined && fromUrl[key] !== value) {
+      throw badRequest('bad_parameter', `${key} is ${JSON.stringify(fromUrl[key])} in the URL but ${JSON.stringify(value)} in the event data.`, `Give ${key} in one place.`);
+    }
+  }
+  return { ...fromUrl, ...Object.fromEntries(given) };
 }
 
 /** Validates a raw query against the configured scope; `from` names the input in messages. */
@@ -47,7 +58,7 @@ export function toCountQuery(raw: RawQuery, config: Config, ownNamespace: string
     }
   }
   if (config.scope === 'namespace') {
-    if (!ownNamespace) throw new PodcountError(503, 'no_cluster_config', 'PODCOUNT_SCOPE=namespace but podcount does not know its own namespace.', 'Mount the ServiceAccount volume (it carries the namespace file).');
+    if (!ownNamespace) throw noClusterConfig('PODCOUNT_SCOPE=namespace but podcount does not know its own namespace (the ServiceAccount volume carries it in the namespace file)');
     if (namespace !== undefined && namespace !== ownNamespace) {
       throw badRequest('namespace_not_allowed', `This podcount counts only its own namespace ${JSON.stringify(ownNamespace)} (PODCOUNT_SCOPE=namespace).`,
         `Omit namespace, or deploy podcount with cluster scope (a ClusterRoleBinding) to count ${namespace}.`);

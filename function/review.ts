@@ -2,7 +2,7 @@
 // authenticated identity (system:basic-user): who am I (SelfSubjectReview), and may I list pods
 // (SelfSubjectAccessReview). They power the warm-up line and /diagnostics.
 import { fromApiFailure, type PodcountError } from './errors.ts';
-import { failureOf, type ApiResponse, type KubeApi } from './kubeapi.ts';
+import { failureOf, type ApiClient, type ApiResponse } from './kubeapi.ts';
 
 export interface AccessAnswer {
   allowed: boolean;
@@ -17,7 +17,7 @@ export interface UserInfo {
 }
 
 /** May this identity list pods in `namespace` (undefined: in every namespace)? */
-export async function accessReview(api: KubeApi, namespace: string | undefined): Promise<AccessAnswer> {
+export async function accessReview(api: ApiClient, namespace: string | undefined): Promise<AccessAnswer> {
   const res = await call(api, '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
     apiVersion: 'authorization.k8s.io/v1',
     kind: 'SelfSubjectAccessReview',
@@ -31,7 +31,7 @@ export async function accessReview(api: KubeApi, namespace: string | undefined):
 }
 
 /** Who the API server thinks podcount is; undefined when SelfSubjectReview is not served (< 1.28) or not allowed. */
-export async function selfReview(api: KubeApi): Promise<UserInfo | undefined> {
+export async function selfReview(api: ApiClient): Promise<UserInfo | undefined> {
   let res: ApiResponse;
   try {
     res = await call(api, '/apis/authentication.k8s.io/v1/selfsubjectreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' });
@@ -43,13 +43,13 @@ export async function selfReview(api: KubeApi): Promise<UserInfo | undefined> {
   return info?.username ? { username: info.username, groups: info.groups ?? [] } : undefined;
 }
 
-export async function serverVersion(api: KubeApi): Promise<string | undefined> {
+export async function serverVersion(api: ApiClient): Promise<string | undefined> {
   const res = await api.get('/version', 'application/json');
   if (res.status !== 200) throw fromApiFailure(failureOf(res), api.target.identity);
   return (JSON.parse(res.body.toString('utf8')) as { gitVersion?: string }).gitVersion;
 }
 
-async function call(api: KubeApi, path: string, body: unknown): Promise<ApiResponse> {
+async function call(api: ApiClient, path: string, body: unknown): Promise<ApiResponse> {
   const res = await api.post(path, body);
   if (res.status !== 200 && res.status !== 201) throw fromApiFailure(failureOf(res), api.target.identity);
   return res;

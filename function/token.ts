@@ -1,6 +1,9 @@
 // The mounted ServiceAccount token. The kubelet rewrites it in place well before it expires, so it
 // is re-read at most every 60 s (what client-go does) and at once when the API server answers 401:
-// a rotated token whose predecessor was revoked must not fail requests for a minute.
+// a rotated token whose predecessor was revoked must not fail requests for a minute. A re-read
+// that fails (the file missing or empty) keeps the last good token, as client-go's
+// cachingTokenSource does: that token is likely still valid, and if it is not, the API server's
+// 401 says so with a hint, which answering without any token would not.
 import { readFileSync } from 'node:fs';
 
 const REREAD_AFTER_MS = 60_000;
@@ -15,33 +18,39 @@ export class FileToken {
     this.path = path;
   }
 
-  /** The current token, or undefined when the file is missing or empty (see lastError). */
+  /** The last token read successfully; undefined when none ever was (lastError says why). */
   get(now = Date.now()): string | undefined {
     if (this.#value === undefined || now - this.#readAt > REREAD_AFTER_MS) this.#read(now);
     return this.#value;
   }
 
-  /** Re-reads the file; true when the token changed (only then is a retry worth it). */
+  /** Re-reads the file; true when it holds a new token (only then is a retry worth it). */
   refresh(): boolean {
     const before = this.#value;
     this.#read(Date.now());
     return this.#value !== undefined && this.#value !== before;
   }
 
+  /** Why the last read failed; undefined when it succeeded. */
   get lastError(): string | undefined {
     return this.#error;
   }
 
   #read(now: number): void {
-    try {
-      const value = readFileSync(this.path, 'utf8').trim();
-      this.#value = value === '' ? undefined : value;
-      this.#error = value === '' ? `${this.path} is empty` : undefined;
-    } catch (err) {
-      this.#value = undefined;
-      this.#error = `cannot read ${this.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
-    }
     this.#readAt = now;
+    let value: string;
+    try {
+      value = readFileSync(this.path, 'utf8').trim();
+    } catch (err) {
+      this.#error = `cannot read ${this.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+      return;
+    }
+    if (value === '') {
+      this.#error = `${this.path} is empty`;
+      return;
+    }
+    this.#value = value;
+    this.#error = undefined;
   }
 }
 
@@ -79,7 +88,9 @@ export function readClaims(token: string): TokenClaims | undefined {
   const iat = time(c['iat']);
   if (iat) claims.issuedAt = iat;
   if (sa?.['name'] && namespace) claims.serviceAccount = { namespace, name: sa['name'] };
-  // Legacy Secret-based tokens (seed 004's default-token-xxxxx) use flat claim names and never expire.
+  // Legacy Secret-based tokens (default-token-xxxxx Secrets, like the default ServiceAccount token
+  // rejected with "the server has asked for the client to provide credentials") use flat claim
+  // names and never expire.
   const legacyNs = c['kubernetes.io/serviceaccount/namespace'];
   const legacyName = c['kubernetes.io/serviceaccount/service-account.name'];
   if (typeof legacyNs === 'string' && typeof legacyName === 'string') {

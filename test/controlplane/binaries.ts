@@ -5,9 +5,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { buildIntoCache, executable, findGo, MissingToolchainError, onPath } from './go-cache.ts';
+import { buildIntoCache, cacheRoot, executable, findGo, MissingToolchainError, onPath } from './go-cache.ts';
 
 export const MODULE_DIR = import.meta.dirname;
 const NAMES = ['etcd', 'kube-apiserver', 'kubectl'] as const;
@@ -26,13 +25,6 @@ export interface Binaries {
   dir: string;
   /** Seconds the build took in this call; null when the cache or KUBEBUILDER_ASSETS served. */
   builtSeconds: number | null;
-}
-
-/** Neither Go nor KUBEBUILDER_ASSETS: the message is one line saying what to install or set. */
-export { MissingToolchainError } from './go-cache.ts';
-
-export function cacheRoot(): string {
-  return join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'podcount');
 }
 
 /** The cache folder for the current pins and recipe. */

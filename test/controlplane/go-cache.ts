@@ -1,11 +1,17 @@
-// What the two Go-built test tools (the control plane, the Knative validator) share: finding Go,
-// and building into a cache folder keyed by the pins. A build writes to `<dir>.tmp-<pid>` and is
+// What the two Go-built test tools (the control plane, the Knative validator) share: where their
+// cache lives, finding Go, and building into a cache folder keyed by the pins. A build writes to `<dir>.tmp-<pid>` and is
 // published by one rename, so a killed build never leaves a half-filled folder; temp folders of
 // builds whose process died are removed before the next one.
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
 export class MissingToolchainError extends Error {}
+
+/** ~/.cache/podcount (or under $XDG_CACHE_HOME): every tool's cache folder is inside. */
+export function cacheRoot(): string {
+  return join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'podcount');
+}
 
 export function executable(path: string): boolean {
   try {

@@ -8,7 +8,7 @@ import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KUBERNETES_SERVICE_IP } from '../node/configs.ts';
 import type { NodeCluster } from '../node/node-cluster.ts';
-import { waitUntil } from '../node/wait.ts';
+import { waitFor } from '../support/poll.ts';
 import { requestFrom, type ClientPod } from './client.ts';
 import { useNodeCluster } from './cluster-fixture.ts';
 import { baseObjects, clientPod, pausePod, podcountDeployment, toYaml } from './workloads.ts';
@@ -179,7 +179,7 @@ describe('podcount in a pod on a real node', () => {
       req.write(' '.repeat(32)); console.log('half sent');
       setTimeout(() => req.end(' '.repeat(32)), 3000);`;
     const slow = spawnKubectl(cluster, ['exec', '-n', CLIENT.namespace, CLIENT.name, '--', '/nodejs/bin/node', '-e', script]);
-    await waitUntil(() => slow.out.includes('half sent'), { timeoutMs: 20_000, what: 'the slow request to start' });
+    await waitFor(() => slow.out.includes('half sent'), { timeoutMs: 20_000, what: 'the slow request to start' });
     await cluster.kubectl(['-n', 'podcount', 'delete', 'pod', pod.metadata.name, '--wait=false']);
     await slow.done;
     const answer = slow.out.split('\n').find((l) => /^\d{3} /.test(l));
@@ -200,8 +200,9 @@ describe('podcount in a pod on a real node', () => {
     const pod = await podOf(cluster, 'podcount', 'podcount');
     const pid = await cluster.containerPid(pod.status.containerStatuses[0].containerID);
     await cluster.sandbox.exec('kill', ['-KILL', String(pid)]);
-    await waitUntil(async () => {
-      const s = (await podOf(cluster, 'podcount', 'podcount')).status.containerStatuses[0];
+    await waitFor(async () => {
+      const s = (await podOf(cluster, 'podcount', 'podcount').catch(() => undefined))?.status.containerStatuses[0];
+      if (!s) return false;
       return s.restartCount === 1 && s.ready === true;
     }, { timeoutMs: 60_000, what: 'the killed podcount container to be restarted and ready' });
     const s = (await podOf(cluster, 'podcount', 'podcount')).status.containerStatuses[0];

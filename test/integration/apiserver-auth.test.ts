@@ -6,13 +6,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { AdminClient } from '../support/admin-client.ts';
-import { createPods, inClusterEnv, mintToken, writeServiceAccountDir } from '../support/cluster.ts';
+import { waitForAuditEvents } from '../support/audit.ts';
+import { requestWithToken } from '../support/bearer-client.ts';
 import { ControlPlane } from '../support/controlplane.ts';
 import { setUpServiceAccount } from '../support/identity.ts';
+import { inClusterEnv, mintToken, writeServiceAccountDir } from '../support/in-cluster.ts';
+import { createPods } from '../support/pods.ts';
+import { waitFor } from '../support/poll.ts';
 
 describe('authentication and RBAC on the test control plane', () => {
   let cp: ControlPlane;
@@ -42,13 +44,8 @@ describe('authentication and RBAC on the test control plane', () => {
   }
 
   /** A raw request with a bearer token: the server's answer, untouched by any client library. */
-  async function as(token: string, path: string, body?: object) {
-    const client = new AdminClient(cp.url, cp.caPem, token, 1);
-    try {
-      return await client.request(path, body ? { method: 'POST', body } : {});
-    } finally {
-      client.close();
-    }
+  function as(token: string, path: string, body?: object) {
+    return requestWithToken(cp, token, path, body ? { method: 'POST', body } : {});
   }
 
   test('a ServiceAccount bound to a list-pods ClusterRole lists pods in all namespaces with its own token', async () => {
@@ -59,7 +56,7 @@ describe('authentication and RBAC on the test control plane', () => {
     assert.equal(list.items.length, 50);
     assert.deepEqual(new Set(list.items.map((p) => p.metadata?.namespace)), new Set(['one', 'two']));
     // The server saw that ServiceAccount, not the admin (audit log, Metadata level).
-    const [event] = await cp.waitForAuditEvents((e) => e.user.username === 'system:serviceaccount:lister:podcount' && e.verb === 'list' && e.objectRef?.resource === 'pods');
+    const [event] = await waitForAuditEvents(cp, (e) => e.user.username === 'system:serviceaccount:lister:podcount' && e.verb === 'list' && e.objectRef?.resource === 'pods');
     assert.equal(event!.responseStatus?.code, 200);
     assert.match(event!.userAgent ?? '', /kubernetes-client-javascript/);
     // Its role allows list, nothing else.
@@ -111,13 +108,12 @@ describe('authentication and RBAC on the test control plane', () => {
     const token = await mintToken(cp, 'bound', 'podcount', { boundSecret: 'anchor' });
     const other = await mintToken(cp, 'bound', 'podcount');
     assert.equal((await as(token, '/api/v1/pods?limit=1')).status, 200);
-    assert.equal((await cp.adminFetch('/api/v1/namespaces/bound/secrets/anchor', { method: 'DELETE' })).status, 200);
+    assert.equal((await cp.admin.request('/api/v1/namespaces/bound/secrets/anchor', { method: 'DELETE' })).status, 200);
     const deleted = Date.now();
-    let status = 200;
-    while (status === 200 && Date.now() - deleted < 30_000) {
-      status = (await as(token, '/api/v1/pods?limit=1')).status;
-      if (status === 200) await sleep(250);
-    }
+    const status = await waitFor(async () => {
+      const s = (await as(token, '/api/v1/pods?limit=1')).status;
+      return s !== 200 && s;
+    }, { timeoutMs: 30_000, intervalMs: 250, what: 'the token to be refused' });
     const seconds = (Date.now() - deleted) / 1000;
     assert.equal(status, 401);
     assert.ok(seconds <= 12, `refused after ${seconds} s`);

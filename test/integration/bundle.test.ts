@@ -8,9 +8,10 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from '
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createPods } from '../support/cluster.ts';
 import { ControlPlane } from '../support/controlplane.ts';
 import { startArgs } from '../support/function-process.ts';
+import { createPods } from '../support/pods.ts';
+import { waitFor } from '../support/poll.ts';
 import { freePort } from '../support/ports.ts';
 
 /** dist/ as the image's build stage leaves it: the bundle, without a local compile cache. */
@@ -40,12 +41,7 @@ describe('the bundle is self-contained', () => {
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
     try {
-      let res: Response | undefined;
-      for (let i = 0; i < 100 && !res; i++) {
-        res = await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined);
-        if (!res) await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.ok(res, `no answer: ${stderr}`);
+      const res = await waitFor(() => fetch(`http://127.0.0.1:${port}/`).catch(() => undefined), { timeoutMs: 10_000, what: () => `an answer: ${stderr}` });
       assert.equal(res.status, 200, await res.clone().text());
       assert.equal((await res.json() as { count: number }).count, 3);
       const event = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'ce-specversion': '1.0', 'ce-id': 'b-1', 'ce-source': '/bundle', 'ce-type': 'dev.podcount.count.requested' } });
@@ -85,12 +81,8 @@ describe('the bundle is self-contained', () => {
       child.stderr.on('data', (c: Buffer) => { trace += c.toString(); });
       child.stdout.on('data', () => {});
       try {
-        let ready = false;
-        for (let i = 0; i < 100 && !ready; i++) {
-          ready = (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200;
-          if (!ready) await new Promise((r) => setTimeout(r, 50));
-        }
-        assert.ok(ready, trace.slice(-2000));
+        await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200,
+          { timeoutMs: 10_000, what: () => `/healthz: ${trace.slice(-2000)}` });
       } finally {
         child.kill('SIGTERM');
         await new Promise((r) => child.once('exit', r));

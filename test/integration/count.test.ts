@@ -2,9 +2,10 @@
 // for every kind of narrowing, in both strategies, as pods come and go.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { countPods, createNamespace, createPods, deletePods } from '../support/cluster.ts';
-import { FunctionProcess } from '../support/function-process.ts';
 import { usePodcount } from '../support/fixture.ts';
+import { FunctionProcess } from '../support/function-process.ts';
+import { createNamespace } from '../support/namespaces.ts';
+import { apiTruthCount, createPods, deletePods } from '../support/pods.ts';
 
 describe('counting pods against a real API server', () => {
   const pc = usePodcount({
@@ -31,7 +32,7 @@ describe('counting pods against a real API server', () => {
 
   test('the whole cluster, in one O(1) request', async () => {
     const body = await count(pc.fn);
-    assert.equal(body['count'], await countPods(pc.cp, {}));
+    assert.equal(body['count'], await apiTruthCount(pc.cp, {}));
     assert.equal(body['count'], 14);
     assert.equal(body['scope'], 'cluster');
     assert.equal(body['namespace'], null);
@@ -66,7 +67,7 @@ describe('counting pods against a real API server', () => {
       { namespace: 'alpha', labelSelector: 'app=web', fieldSelector: 'metadata.name!=web-0' },
     ];
     for (const q of queries) {
-      const truth = await countPods(pc.cp, q);
+      const truth = await apiTruthCount(pc.cp, q);
       const qs = `?${new URLSearchParams(q as Record<string, string>)}`;
       for (const f of [pc.fn, paged]) {
         const body = await count(f, qs);
@@ -94,7 +95,7 @@ describe('counting pods against a real API server', () => {
     assert.equal((await count(pc.fn))['count'], 19);
     assert.equal((await count(pc.fn, '?namespace=gamma'))['count'], 5);
     await deletePods(pc.cp, 'gamma', ['job-0', 'job-1', 'job-2']);
-    assert.equal((await count(pc.fn))['count'], await countPods(pc.cp, {}));
+    assert.equal((await count(pc.fn))['count'], await apiTruthCount(pc.cp, {}));
     assert.equal((await count(pc.fn, '?namespace=gamma'))['count'], 2);
     assert.equal((await count(paged, '?labelSelector=app%3Dbatch'))['count'], 2);
   });
@@ -114,14 +115,14 @@ describe('counting pods against a real API server', () => {
     try {
       const res = await ff.get('/?namespace=alpha');
       assert.equal(res.status, 200);
-      assert.equal((await res.json() as { count: number }).count, await countPods(pc.cp, { namespace: 'alpha' }));
+      assert.equal((await res.json() as { count: number }).count, await apiTruthCount(pc.cp, { namespace: 'alpha' }));
       // A CloudEvent whose body the framework has already parsed (it keeps the raw bytes for us).
       const event = await ff.post('/', JSON.stringify({ namespace: 'beta' }), {
         'ce-specversion': '1.0', 'ce-id': 'ff-1', 'ce-source': '/test', 'ce-type': 'dev.podcount.count.requested', 'content-type': 'application/json',
       });
       assert.equal(event.status, 200);
       assert.equal(event.headers.get('ce-type'), 'dev.podcount.pods.counted');
-      assert.equal((await event.json() as { count: number }).count, await countPods(pc.cp, { namespace: 'beta' }));
+      assert.equal((await event.json() as { count: number }).count, await apiTruthCount(pc.cp, { namespace: 'beta' }));
     } finally {
       await ff.stop();
     }

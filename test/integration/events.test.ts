@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { HTTP, type CloudEvent } from 'cloudevents';
-import { createNamespace, createPods } from '../support/cluster.ts';
 import { usePodcount } from '../support/fixture.ts';
+import { createNamespace } from '../support/namespaces.ts';
+import { createPods } from '../support/pods.ts';
 
 describe('CloudEvents', () => {
   const pc = usePodcount({

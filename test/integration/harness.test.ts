@@ -1,19 +1,24 @@
-// The harness itself: what ControlPlane and the cluster helpers promise, on a real control
-// plane: the admin identity (client-node and kubectl), restarts that keep data and tokens, the
-// server's own request counter, server-side apply of CRDs and custom resources, pods in bulk
-// (rate printed), and teardown that leaves nothing behind (stop(), Ctrl-C, SIGKILL).
+// The harness itself: what ControlPlane and the support helpers promise, on a real control
+// plane: the admin identity (its kubeconfig with client-node and kubectl), restarts that keep
+// data and tokens, the server's own request counter, server-side apply of CRDs and custom
+// resources, pods in bulk (rate printed), and teardown that leaves nothing behind (stop(),
+// Ctrl-C, SIGKILL).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { CoreV1Api } from '@kubernetes/client-node';
-import { AdminClient } from '../support/admin-client.ts';
-import { applyManifests, countPods, createNamespace, createPods, deletePods, mintToken } from '../support/cluster.ts';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { requestWithToken } from '../support/bearer-client.ts';
 import { ControlPlane } from '../support/controlplane.ts';
 import { setUpServiceAccount } from '../support/identity.ts';
+import { mintToken } from '../support/in-cluster.ts';
+import { applyManifests } from '../support/manifests.ts';
+import { createNamespace } from '../support/namespaces.ts';
+import { apiRequestCount } from '../support/metrics.ts';
+import { apiTruthCount, createPods, deletePods } from '../support/pods.ts';
+import { waitFor } from '../support/poll.ts';
 
 const SUPPORT = join(import.meta.dirname, '..', 'support');
 
@@ -31,9 +36,9 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The pids still alive once all are gone, or once timeoutMs has passed. */
 async function waitUntilGone(pids: number[], timeoutMs = 10_000): Promise<number[]> {
-  const deadline = Date.now() + timeoutMs;
-  while (pids.some(alive) && Date.now() < deadline) await sleep(50);
+  await waitFor(() => !pids.some(alive), { timeoutMs, what: 'the servers to exit' }).catch(() => undefined);
   return pids.filter(alive);
 }
 
@@ -49,8 +54,10 @@ describe('the control-plane harness', () => {
     await cp?.stop();
   });
 
-  test('the admin kubeconfig works with client-node (admin()) and with the built kubectl', async () => {
-    const core = cp.admin().makeApiClient(CoreV1Api);
+  test('the admin kubeconfig works with client-node and with the built kubectl', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.kubeconfigPath);
+    const core = kc.makeApiClient(CoreV1Api);
     const names = (await core.listNamespace()).items.map((n) => n.metadata?.name);
     assert.ok(names.includes('default') && names.includes('kube-system'), String(names));
     const out = execFileSync(cp.binaries.kubectl, ['--kubeconfig', cp.kubeconfigPath, 'get', 'namespaces', '-o', 'name'], { encoding: 'utf8' });
@@ -69,12 +76,12 @@ describe('the control-plane harness', () => {
 
   test('apiRequestCount reads the server\'s own counter of LIST pods', async () => {
     await createPods(cp, 'counted', 3);
-    const before = await cp.apiRequestCount({ verb: 'LIST', resource: 'pods' });
-    for (let i = 0; i < 3; i++) await cp.adminFetch('/api/v1/pods?limit=1');
-    await cp.adminFetch('/api/v1/namespaces/counted/pods?limit=1');
-    await cp.adminFetch('/api/v1/namespaces/counted/pods/pod-0');
-    assert.equal(await cp.apiRequestCount({ verb: 'list', resource: 'pods' }) - before, 4);
-    assert.ok(await cp.apiRequestCount({ verb: 'GET', resource: 'pods' }) >= 1);
+    const before = await apiRequestCount(cp, { verb: 'LIST', resource: 'pods' });
+    for (let i = 0; i < 3; i++) await cp.admin.request('/api/v1/pods?limit=1');
+    await cp.admin.request('/api/v1/namespaces/counted/pods?limit=1');
+    await cp.admin.request('/api/v1/namespaces/counted/pods/pod-0');
+    assert.equal(await apiRequestCount(cp, { verb: 'list', resource: 'pods' }) - before, 4);
+    assert.ok(await apiRequestCount(cp, { verb: 'GET', resource: 'pods' }) >= 1);
   });
 
   test('kube-apiserver restarts on the same port, data and keys: old tokens stay valid', async () => {
@@ -82,17 +89,12 @@ describe('the control-plane harness', () => {
     const sa = await setUpServiceAccount(cp, 'restart', 'podcount', 'cluster');
     sa.cleanup();
     await cp.stopApiServer();
-    await assert.rejects(cp.adminFetch('/readyz', { timeoutMs: 2000 }), /ECONNREFUSED/);
+    await assert.rejects(cp.admin.request('/readyz', { timeoutMs: 2000 }), /ECONNREFUSED/);
     const started = performance.now();
     await cp.startApiServer();
     console.log(`harness: kube-apiserver restarted in ${((performance.now() - started) / 1000).toFixed(2)} s`);
-    assert.equal(await countPods(cp, { namespace: 'restart' }), 5);
-    const client = new AdminClient(cp.url, cp.caPem, sa.token, 1);
-    try {
-      assert.equal((await client.request('/api/v1/pods?limit=1')).status, 200);
-    } finally {
-      client.close();
-    }
+    assert.equal(await apiTruthCount(cp, { namespace: 'restart' }), 5);
+    assert.equal((await requestWithToken(cp, sa.token, '/api/v1/pods?limit=1')).status, 200);
   });
 
   test('etcd restarts on the same data: kube-apiserver fails meanwhile, then serves the same objects', async () => {
@@ -100,15 +102,14 @@ describe('the control-plane harness', () => {
     await cp.stopEtcd();
     try {
       // kube-apiserver holds a write until its own 60 s request timeout; a client gives up sooner.
-      const down = await cp.adminFetch('/api/v1/namespaces/etcd-restart/configmaps', { method: 'POST', body: { metadata: { name: 'x' } }, timeoutMs: 3000 })
+      const down = await cp.admin.request('/api/v1/namespaces/etcd-restart/configmaps', { method: 'POST', body: { metadata: { name: 'x' } }, timeoutMs: 3000 })
         .then((r) => r.status, (e: Error) => e.message);
       assert.ok(typeof down === 'string' ? /timed out/.test(down) : down >= 500, `while etcd is down: ${down}`);
     } finally {
       await cp.startEtcd();
     }
-    const deadline = Date.now() + 30_000;
-    while ((await cp.adminFetch('/readyz')).status !== 200 && Date.now() < deadline) await sleep(100);
-    assert.equal(await countPods(cp, { namespace: 'etcd-restart' }), 4);
+    await waitFor(async () => (await cp.admin.request('/readyz')).status === 200, { timeoutMs: 30_000, intervalMs: 100, what: 'kube-apiserver to be ready again' });
+    assert.equal(await apiTruthCount(cp, { namespace: 'etcd-restart' }), 4);
   });
 
   test('applyManifests: server-side apply of a CRD, then its custom resource; strict validation and dry runs surface the server\'s message', async () => {
@@ -151,23 +152,23 @@ spec: { size: 3 }
       /applying Widget widgets\/w2: 500 .*\.spec\.colour: field not declared in schema/,
     );
     await applyManifests(cp, [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'dry', namespace: 'widgets' }, data: { a: 'b' } }], { dryRun: true });
-    assert.equal((await cp.adminFetch('/api/v1/namespaces/widgets/configmaps/dry')).status, 404);
+    assert.equal((await cp.admin.request('/api/v1/namespaces/widgets/configmaps/dry')).status, 404);
     await assert.rejects(applyManifests(cp, [{ apiVersion: 'example.com/v1', kind: 'Gadget', metadata: { name: 'g' } }]), /does not serve Gadget in example.com\/v1/);
   });
 
-  test('createPods at speed, countPods as the truth, deletePods by name and by label', async () => {
+  test('createPods at speed, apiTruthCount as the truth, deletePods by name and by label', async () => {
     const n = 2000;
     const made = await createPods(cp, 'bulk', n, { labels: { batch: 'one' } });
     console.log(`harness: createPods made ${made.created} pods in ${made.seconds.toFixed(2)} s = ${made.perSecond.toFixed(0)} pods/s`);
     await createPods(cp, 'bulk', 10, { labels: { batch: 'two' }, prefix: 'extra' });
-    assert.equal(await countPods(cp, { namespace: 'bulk' }), n + 10);
-    assert.equal(await countPods(cp, { labelSelector: 'batch=two' }), 10);
+    assert.equal(await apiTruthCount(cp, { namespace: 'bulk' }), n + 10);
+    assert.equal(await apiTruthCount(cp, { labelSelector: 'batch=two' }), 10);
     // Cluster-wide with a namespace field selector: the one shape that must not be paginated.
-    assert.equal(await countPods(cp, { fieldSelector: 'metadata.namespace=bulk' }), n + 10);
+    assert.equal(await apiTruthCount(cp, { fieldSelector: 'metadata.namespace=bulk' }), n + 10);
     await deletePods(cp, 'bulk', ['extra-0', 'extra-1', 'extra-missing']);
-    assert.equal(await countPods(cp, { namespace: 'bulk', labelSelector: 'batch=two' }), 8);
+    assert.equal(await apiTruthCount(cp, { namespace: 'bulk', labelSelector: 'batch=two' }), 8);
     await deletePods(cp, 'bulk', { labelSelector: 'batch=one' });
-    assert.equal(await countPods(cp, { namespace: 'bulk' }), 8);
+    assert.equal(await apiTruthCount(cp, { namespace: 'bulk' }), 8);
   });
 
   test('mintToken binds to a Secret it creates, and the token authenticates as the ServiceAccount', async () => {

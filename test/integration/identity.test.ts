@@ -1,15 +1,18 @@
-// The walls of the seed articles, hit for real: a ServiceAccount without a binding (403), a token
-// the server refuses (401), no cluster configuration at all. podcount answers each with the right
-// status and an actionable hint, tells them apart on /diagnostics, and never crashes.
+// The two classic walls, hit for real: a default ServiceAccount without a binding (403: the
+// client-go program that listed all pods crash-looped on it), a token the server refuses (401:
+// "the server has asked for the client to provide credentials"), and no cluster configuration.
+// podcount answers each with the right status and an actionable hint, tells them apart on
+// /diagnostics, and never crashes.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createPods, inClusterEnv, writeServiceAccountDir } from '../support/cluster.ts';
 import { ControlPlane } from '../support/controlplane.ts';
 import { FunctionProcess } from '../support/function-process.ts';
 import { setUpServiceAccount, type PodcountIdentity } from '../support/identity.ts';
+import { inClusterEnv, writeServiceAccountDir } from '../support/in-cluster.ts';
+import { createPods } from '../support/pods.ts';
 
 interface ErrorBody { error: { code: string; message: string; hint: string } }
 
@@ -45,7 +48,7 @@ describe('identity, RBAC and configuration failures', () => {
     };
   }
 
-  test('the seed-000 wall: an account without a binding gets 502 forbidden with the exact fix', async () => {
+  test('a default account without a binding (where the client-go program crash-looped) gets 502 forbidden with the exact fix', async () => {
     const sa: PodcountIdentity = await setUpServiceAccount(cp, 'test-in-cluster', 'default', 'none');
     cleanups.push(() => sa.cleanup());
     const fn = await start(sa.env);
@@ -98,7 +101,7 @@ describe('identity, RBAC and configuration failures', () => {
     assert.equal((await clusterScoped.get('/?namespace=team-a')).status, 200);
   });
 
-  test('the seed-004 wall: a token the server refuses is 502 unauthenticated naming the token path', async () => {
+  test('a token the server refuses ("the server has asked for the client to provide credentials") is 502 unauthenticated naming the token path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'podcount-garbage-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     await writeServiceAccountDir(dir, { token: 'garbage.token.value', caPem: cp.caPem, namespace: 'default' });

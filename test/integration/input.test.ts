@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { createPods } from '../support/cluster.ts';
 import { usePodcount } from '../support/fixture.ts';
+import { createPods } from '../support/pods.ts';
 
 /** A raw request: node:http, so methods and headers fetch() would refuse still get sent. */
 function raw(port: number, method: string, path: string, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; text: string }> {

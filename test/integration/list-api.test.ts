@@ -4,8 +4,8 @@
 // without selectors. test/README.md has them as a table.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createPods } from '../support/cluster.ts';
 import { ControlPlane } from '../support/controlplane.ts';
+import { createPods } from '../support/pods.ts';
 
 const REPRESENTATIONS = [
   { name: 'plain JSON', accept: 'application/json', query: '', kind: 'PodList' },
@@ -32,7 +32,7 @@ describe('list API: continue and remainingItemCount for limit=1 (50 pods)', () =
     cp = await ControlPlane.start();
     await createPods(cp, 'one', 30, { labels: { app: 'a' } });
     await createPods(cp, 'two', 20, { labels: { app: 'b' } });
-    await cp.adminClient.must('/api/v1/namespaces/two/pods/pod-7', { method: 'PATCH', body: { metadata: { labels: { solo: 'yes' } } }, headers: { 'content-type': 'application/merge-patch+json' } });
+    await cp.admin.must('/api/v1/namespaces/two/pods/pod-7', { method: 'PATCH', body: { metadata: { labels: { solo: 'yes' } } }, headers: { 'content-type': 'application/merge-patch+json' } });
   });
 
   after(async () => {
@@ -40,7 +40,7 @@ describe('list API: continue and remainingItemCount for limit=1 (50 pods)', () =
   });
 
   async function list(path: string, accept: string, query: string): Promise<{ kind: string; metadata: ListMeta; count: number; withObjects: boolean }> {
-    const res = await cp.adminClient.must(`${path}?${query.replace(/^&/, '')}`, { headers: { accept } });
+    const res = await cp.admin.must(`${path}?${query.replace(/^&/, '')}`, { headers: { accept } });
     const body = res.json as { kind: string; metadata: ListMeta; items?: unknown[]; rows?: Array<{ object?: unknown }> };
     // includeObject=None leaves `object: null` in each row.
     return { kind: body.kind, metadata: body.metadata, count: (body.items ?? body.rows ?? []).length, withObjects: (body.rows ?? []).some((r) => r.object != null) };
@@ -97,7 +97,7 @@ describe('list API: continue and remainingItemCount for limit=1 (50 pods)', () =
 
   test('nothing matches: PodList has `items: []`, Table `rows: []`, but PartialObjectMetadataList `items: null`; a missing namespace lists as empty (200)', async () => {
     for (const path of ['/api/v1/pods?labelSelector=app%3Dnone&limit=1', '/api/v1/namespaces/missing/pods?limit=1']) {
-      const raw = async (accept: string) => (await cp.adminClient.must(path, { headers: { accept } })).json;
+      const raw = async (accept: string) => (await cp.admin.must(path, { headers: { accept } })).json;
       assert.deepEqual((await raw(REPRESENTATIONS[0].accept)).items, [], path);
       assert.equal((await raw(REPRESENTATIONS[1].accept)).items, null, path);
       assert.deepEqual((await raw(REPRESENTATIONS[2].accept)).rows, [], path);
@@ -118,7 +118,7 @@ describe('list API: continue and remainingItemCount for limit=1 (50 pods)', () =
       let count = 0;
       let cont = '';
       do {
-        const res = await cp.adminClient.must(`${path}?limit=7&fieldSelector=metadata.namespace%3Done${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`);
+        const res = await cp.admin.must(`${path}?limit=7&fieldSelector=metadata.namespace%3Done${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`);
         count += res.json.items.length;
         cont = res.json.metadata.continue ?? '';
       } while (cont);

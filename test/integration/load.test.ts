@@ -3,9 +3,10 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { before, describe, test } from 'node:test';
-import { createPods } from '../support/cluster.ts';
 import { usePodcount } from '../support/fixture.ts';
 import type { FunctionProcess } from '../support/function-process.ts';
+import { apiRequestCount } from '../support/metrics.ts';
+import { createPods } from '../support/pods.ts';
 
 /** The next HTTP/1.1 response on a kept-alive socket (podcount always sends Content-Length). */
 function response(socket: net.Socket): Promise<{ status: number; body: string }> {
@@ -53,9 +54,9 @@ describe('coalescing under a burst', () => {
   }
 
   test('200 concurrent identical requests: all correct, at most 2 LIST pods at the API server', async () => {
-    const before = await pc.cp.apiRequestCount({ verb: 'LIST', resource: 'pods' });
+    const before = await apiRequestCount(pc.cp, { verb: 'LIST', resource: 'pods' });
     const answers = await burst(pc.fn, '/');
-    const lists = (await pc.cp.apiRequestCount({ verb: 'LIST', resource: 'pods' })) - before;
+    const lists = (await apiRequestCount(pc.cp, { verb: 'LIST', resource: 'pods' })) - before;
     assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
     assert.deepEqual([...new Set(answers.map((a) => a.count))], [40]);
     assert.ok(lists >= 1 && lists <= 2, `the API server saw ${lists} pod lists`);
@@ -65,12 +66,12 @@ describe('coalescing under a burst', () => {
     const fnPaged = await pc.startFunction({ PODCOUNT_PAGE_SIZE: '10' });
     {
       const path = '/?fieldSelector=status.phase%3DPending';
-      const one = await pc.cp.apiRequestCount({ verb: 'LIST', resource: 'pods' });
+      const one = await apiRequestCount(pc.cp, { verb: 'LIST', resource: 'pods' });
       assert.equal((await fnPaged.get(path)).status, 200);
-      const before = await pc.cp.apiRequestCount({ verb: 'LIST', resource: 'pods' });
+      const before = await apiRequestCount(pc.cp, { verb: 'LIST', resource: 'pods' });
       const pagesPerRead = before - one;
       const answers = await burst(fnPaged, path);
-      const lists = (await pc.cp.apiRequestCount({ verb: 'LIST', resource: 'pods' })) - before;
+      const lists = (await apiRequestCount(pc.cp, { verb: 'LIST', resource: 'pods' })) - before;
       assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
       assert.deepEqual([...new Set(answers.map((a) => a.count))], [40]);
       assert.ok(pagesPerRead >= 4, `40 pods in pages of 10 take ${pagesPerRead} requests`);

@@ -11,9 +11,13 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../function/config.ts';
 import { knativeCrdFiles, validateKnative } from '../knative/validator.ts';
-import { applyManifests, createNamespace, createPods, inClusterEnv, mintToken, parseManifests, writeServiceAccountDir, type KubeObject } from '../support/cluster.ts';
 import { ControlPlane } from '../support/controlplane.ts';
 import { FunctionProcess } from '../support/function-process.ts';
+import { inClusterEnv, mintToken, writeServiceAccountDir } from '../support/in-cluster.ts';
+import { applyManifests, type KubeObject, parseManifests } from '../support/manifests.ts';
+import { createNamespace } from '../support/namespaces.ts';
+import { createPods } from '../support/pods.ts';
+import { waitFor } from '../support/poll.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 /** What a user applies: everything, the function alone (no optional callers), and the overlays. */
@@ -170,7 +174,7 @@ describe('knative/ manifests on a real API server', () => {
 
   /** A SubjectAccessReview for the podcount ServiceAccount, answered by the real RBAC authorizer. */
   async function may(verb: string, resource: string, opts: { namespace?: string; group?: string; subresource?: string } = {}): Promise<boolean> {
-    const res = await cp.adminFetch('/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+    const res = await cp.admin.request('/apis/authorization.k8s.io/v1/subjectaccessreviews', {
       method: 'POST',
       body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: SA, groups: ['system:serviceaccounts', 'system:serviceaccounts:podcount', 'system:authenticated'], resourceAttributes: { verb, resource, group: opts.group ?? '', namespace: opts.namespace ?? '', subresource: opts.subresource ?? '' } } },
     });
@@ -229,21 +233,20 @@ describe('knative/ manifests on a real API server', () => {
     const ok = await fn.get('/');
     assert.equal(ok.status, 200);
     assert.equal((await ok.json() as { count: number }).count, 6);
-    assert.equal((await cp.adminFetch('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/podcount-pod-lister', { method: 'DELETE' })).status, 200);
-    let res: Response;
-    for (let i = 0; ; i++) {
-      res = await fn.get('/');
-      if (res.status !== 200 || i > 50) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    assert.equal((await cp.admin.request('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/podcount-pod-lister', { method: 'DELETE' })).status, 200);
+    // RBAC changes reach the authorizer's cache within moments.
+    const res = await waitFor(async () => {
+      const r = await fn.get('/');
+      return r.status !== 200 && r;
+    }, { timeoutMs: 10_000, intervalMs: 100, what: 'counts to stop once the binding is gone' });
     assert.equal(res.status, 502);
     assert.equal((await res.json() as { error: { code: string } }).error.code, 'forbidden');
   });
 
   test('namespace-scoped RBAC: list pods in podcount only', async () => {
     // The base binding is gone (previous test); remove its role too and apply the overlay's RBAC.
-    await cp.adminFetch('/apis/rbac.authorization.k8s.io/v1/clusterroles/podcount-pod-lister', { method: 'DELETE' });
-    await cp.adminFetch('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/podcount-pod-lister', { method: 'DELETE' });
+    await cp.admin.request('/apis/rbac.authorization.k8s.io/v1/clusterroles/podcount-pod-lister', { method: 'DELETE' });
+    await cp.admin.request('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/podcount-pod-lister', { method: 'DELETE' });
     await applyManifests(cp, objects('knative/overlays/namespace-scoped').filter((o) => ['Role', 'RoleBinding'].includes(o.kind)));
     assert.equal(await may('list', 'pods', { namespace: 'podcount' }), true);
     assert.equal(await may('list', 'pods', { namespace: 'elsewhere' }), false);
@@ -273,7 +276,7 @@ describe('knative/ manifests on a real API server', () => {
     const cronPod = () => podFrom('podcount-ping-template', one<CronJob>('knative', 'CronJob').spec.jobTemplate.spec.template);
 
     test('the namespace is labelled to enforce restricted', async () => {
-      const ns = await cp.adminFetch('/api/v1/namespaces/podcount');
+      const ns = await cp.admin.request('/api/v1/namespaces/podcount');
       assert.equal(ns.json.metadata.labels['pod-security.kubernetes.io/enforce'], 'restricted');
     });
 

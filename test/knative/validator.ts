@@ -12,8 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { cacheRoot } from '../controlplane/binaries.ts';
-import { buildIntoCache, findGo, MissingToolchainError } from '../controlplane/go-cache.ts';
+import { buildIntoCache, cacheRoot, findGo, MissingToolchainError } from '../controlplane/go-cache.ts';
 
 const MODULE_DIR = import.meta.dirname;
 // A static binary; -mod=readonly so a build never rewrites the pins, GOWORK=off so no go.work

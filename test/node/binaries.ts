@@ -12,8 +12,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cacheRoot, MODULE_DIR as KUBERNETES_MODULE, versionStamp } from '../controlplane/binaries.ts';
-import { buildIntoCache, findGo, MissingToolchainError } from '../controlplane/go-cache.ts';
+import { MODULE_DIR as KUBERNETES_MODULE, versionStamp } from '../controlplane/binaries.ts';
+import { buildIntoCache, cacheRoot, findGo, MissingToolchainError } from '../controlplane/go-cache.ts';
 
 const KNATIVE_MODULE = join(import.meta.dirname, '..', 'knative');
 export const SERVING = ['controller', 'webhook', 'activator', 'autoscaler', 'queue'];

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { controlPlaneBinaries } from '../controlplane/binaries.ts';
 import type { BuiltImage } from '../images/images.ts';
-import { AdminClient } from '../support/admin-client.ts';
+import { BearerClient } from '../support/bearer-client.ts';
 import { trackDir } from '../support/cleanup.ts';
 import { ServerProcess } from '../support/process.ts';
 import { ensureNodeBinaries, type NodeBinaries } from './binaries.ts';
@@ -22,7 +22,7 @@ import { CLUSTER_DOMAIN, DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, NODE_NAME, nodeP
 import { generatePki, writeKubeconfig, type ClusterPki } from './pki.ts';
 import { probe, socketAccepts } from './probe.ts';
 import { NodeSandbox } from './sandbox.ts';
-import { waitUntil } from './wait.ts';
+import { waitFor } from '../support/poll.ts';
 
 const run = promisify(execFile);
 const MANIFESTS = join(import.meta.dirname, 'manifests');
@@ -45,7 +45,7 @@ export class NodeCluster {
   readonly timings: NodeClusterTimings = {};
   readonly processes: ServerProcess[] = [];
   #pki: ClusterPki | undefined;
-  #admin: AdminClient | undefined;
+  #admin: BearerClient | undefined;
   #kubectl = 'kubectl';
   #ctr = 'ctr';
   #cgroupRoot: string | undefined;
@@ -87,7 +87,7 @@ export class NodeCluster {
     }
   }
 
-  get admin(): AdminClient {
+  get admin(): BearerClient {
     if (!this.#admin) throw new Error('the test cluster is not started');
     return this.#admin;
   }
@@ -112,7 +112,7 @@ export class NodeCluster {
     this.mark('sandbox');
     const pki = generatePki(this.dir, { nodeName: NODE_NAME, nodeIp, serviceIp: KUBERNETES_SERVICE_IP });
     this.#pki = pki;
-    this.#admin = new AdminClient(this.url, pki.caPem, this.#adminToken);
+    this.#admin = new BearerClient(this.url, pki.caPem, this.#adminToken);
     writeKubeconfig(this.kubeconfigPath, { server: this.url, caCert: pki.caCert, user: 'admin', token: this.#adminToken });
     const kubeconfig = (name: string, cert: ClusterPki['kubelet']) => writeKubeconfig(join(this.dir, `${name}.kubeconfig`), { server: this.url, caCert: pki.caCert, user: name, cert });
 
@@ -187,13 +187,13 @@ export class NodeCluster {
     await this.#component('kube-proxy').start(...this.sandbox.wrap(bin.kubeProxy, [
       `--config=${writeKubeProxyConfig(this.paths, { kubeconfig: kubeconfig('kube-proxy', pki.kubeProxy), nodeIp })}`, '--v=1',
     ]), async () => (await probe(`http://${nodeIp}:10256/healthz`)).status === 200, 60_000);
-    await waitUntil(() => this.#nodeReady(), { timeoutMs: 60_000, what: `node ${NODE_NAME} Ready`, detail: () => this.kubectl(['describe', 'node', NODE_NAME]) });
+    await waitFor(() => this.#nodeReady(), { timeoutMs: 60_000, what: `node ${NODE_NAME} Ready` });
     this.mark('node Ready');
 
     await this.apply(readFileSync(join(MANIFESTS, 'coredns.yaml'), 'utf8').replace('COREDNS_IMAGE', images.coredns.ref).replace('DNS_SERVICE_IP', DNS_SERVICE_IP));
     await this.kubectl(['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', '--timeout=90s']);
     // Pods need their namespace's default ServiceAccount, made by the controller-manager.
-    await waitUntil(async () => (await this.admin.request('/api/v1/namespaces/default/serviceaccounts/default')).status === 200, { timeoutMs: 30_000, what: 'the default ServiceAccount' });
+    await waitFor(async () => (await this.admin.request('/api/v1/namespaces/default/serviceaccounts/default')).status === 200, { timeoutMs: 30_000, what: 'the default ServiceAccount' });
     this.mark('ready');
   }
 
@@ -263,7 +263,7 @@ export class NodeCluster {
     if (this.#cgroupRoot) {
       const root = this.#cgroupRoot;
       // The kernel frees a cgroup shortly after its last task exits.
-      await waitUntil(() => removeCgroupRoot(root), { timeoutMs: 10_000, what: `cgroup root ${root} to be removable` }).catch(() => undefined);
+      await waitFor(() => removeCgroupRoot(root), { timeoutMs: 10_000, what: `cgroup root ${root} to be removable` }).catch(() => undefined);
     }
     rmSync(this.dir, { recursive: true, force: true });
     this.#untrackDir();
@@ -273,7 +273,7 @@ export class NodeCluster {
     const namespaces = (await this.admin.must('/api/v1/namespaces')).json.items as Array<{ metadata: { name: string } }>;
     await Promise.all(namespaces.map((n) => this.admin.request(`/api/v1/namespaces/${n.metadata.name}/pods?gracePeriodSeconds=0`, { method: 'DELETE' })));
     // The kubelet stops the containers of deleted pods; wait until containerd runs none.
-    await waitUntil(async () => (await this.runningTasks()).length === 0, { timeoutMs: 60_000, what: 'every container to stop' });
+    await waitFor(async () => (await this.runningTasks()).length === 0, { timeoutMs: 60_000, what: 'every container to stop' });
   }
 
   /** The PID (in the node's PID namespace) of a container, from the pod status's `containerd://ID`. */

@@ -11,7 +11,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { trackProcessGroup } from '../support/cleanup.ts';
-import { waitUntil } from './wait.ts';
+import { waitFor } from '../support/poll.ts';
 
 const run = promisify(execFile);
 
@@ -91,7 +91,7 @@ export class NodeSandbox {
     this.#holder = holder;
     if (holder.pid === undefined) throw new Error('test cluster: cannot start unshare (util-linux)');
     this.#untrack = trackProcessGroup(holder.pid);
-    await waitUntil(() => existsSync(join(this.dir, 'sandbox-ready')) || holder.exitCode !== null, { timeoutMs: 10_000, what: 'the node sandbox' });
+    await waitFor(() => existsSync(join(this.dir, 'sandbox-ready')) || holder.exitCode !== null, { timeoutMs: 10_000, what: 'the node sandbox' });
     if (holder.exitCode !== null) throw new Error(`test cluster: the node sandbox failed to start:\n${readFileSync(log, 'utf8')}`);
     this.#initPid = Number(readFileSync(`/proc/${holder.pid}/task/${holder.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
     const { hostIp, nodeIp } = this.addresses;
@@ -131,7 +131,7 @@ export class NodeSandbox {
     }
     // The kernel removes the pair with the namespace; this covers an init that never ran.
     await run('ip', ['link', 'del', this.hostLink]).catch(() => undefined);
-    if (this.#initPid) await waitUntil(() => !existsSync(`/proc/${this.#initPid}`), { timeoutMs: 10_000, what: 'the node sandbox to exit' }).catch(() => undefined);
+    if (this.#initPid) await waitFor(() => !existsSync(`/proc/${this.#initPid}`), { timeoutMs: 10_000, what: 'the node sandbox to exit' }).catch(() => undefined);
     this.#untrack?.();
   }
 }

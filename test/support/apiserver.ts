@@ -2,10 +2,11 @@
 // only, RBAC, ServiceAccount token issuing with per-run keys, a static admin token. Without a
 // controller-manager there is no default ServiceAccount, so the ServiceAccount admission plugin
 // is off; tokens come from the TokenRequest API. Restartable on the same port and keys, so
-// tokens minted before a restart stay valid.
+// tokens minted before a restart stay valid. The constructor only takes the settings; start()
+// writes the files the flags name and runs the server.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AdminClient } from './admin-client.ts';
+import type { BearerClient } from './bearer-client.ts';
 import type { CertFiles } from './certs.ts';
 import { ADMIN_GROUP, ADMIN_USER, APISERVER_START_TIMEOUT_MS, SERVICE_ACCOUNT_ISSUER, SERVICE_CLUSTER_IP_RANGE } from './defaults.ts';
 import { ServerProcess } from './process.ts';
@@ -39,17 +40,31 @@ export class APIServer {
   readonly process: ServerProcess;
   /** The audit log (JSON lines), when asked for. */
   readonly auditLog: string | undefined;
-  readonly #binary: string;
-  readonly #args: string[];
+  readonly #o: APIServerOptions;
 
   constructor(o: APIServerOptions) {
-    this.#binary = o.binary;
+    this.#o = o;
     this.port = o.port;
     this.url = `https://127.0.0.1:${o.port}`;
     this.process = new ServerProcess('kube-apiserver', join(o.dir, 'kube-apiserver.log'));
+    this.auditLog = o.audit ? join(o.dir, 'audit.log') : undefined;
+  }
+
+  /** Ready when /readyz says so to the admin (all post-start hooks done, RBAC bootstrapped). */
+  start(admin: BearerClient): Promise<void> {
+    return this.process.start(this.#o.binary, this.#args(), async () => (await admin.request('/readyz', { timeoutMs: 2000 })).status === 200, APISERVER_START_TIMEOUT_MS);
+  }
+
+  stop(): Promise<void> {
+    return this.process.stop();
+  }
+
+  /** The flags, after writing the files they name (the same content on every start). */
+  #args(): string[] {
+    const o = this.#o;
     const tokens = join(o.dir, 'tokens.csv');
     writeFileSync(tokens, `${o.adminToken},${ADMIN_USER},${ADMIN_USER}-uid,"${ADMIN_GROUP}"\n`, { mode: 0o600 });
-    this.#args = [
+    const args = [
       `--etcd-servers=${o.etcdUrl}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
@@ -71,21 +86,12 @@ export class APIServer {
       '--profiling=false',
       '--v=1',
     ];
-    if (o.audit) {
+    if (this.auditLog) {
       const policy = join(o.dir, 'audit-policy.yaml');
       writeFileSync(policy, AUDIT_POLICY);
-      this.auditLog = join(o.dir, 'audit.log');
       // blocking: the event is written before the request completes, so tests rarely need to wait.
-      this.#args.push(`--audit-policy-file=${policy}`, `--audit-log-path=${this.auditLog}`, '--audit-log-format=json', '--audit-log-mode=blocking');
+      args.push(`--audit-policy-file=${policy}`, `--audit-log-path=${this.auditLog}`, '--audit-log-format=json', '--audit-log-mode=blocking');
     }
-  }
-
-  /** Ready when /readyz says so to the admin (all post-start hooks done, RBAC bootstrapped). */
-  start(admin: AdminClient): Promise<void> {
-    return this.process.start(this.#binary, this.#args, async () => (await admin.request('/readyz', { timeoutMs: 2000 })).status === 200, APISERVER_START_TIMEOUT_MS);
-  }
-
-  stop(): Promise<void> {
-    return this.process.stop();
+    return args;
   }
 }

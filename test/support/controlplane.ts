@@ -1,16 +1,17 @@
 // One real Kubernetes control plane (etcd + kube-apiserver) on loopback for a test file, `npm run
-// dev` or a benchmark: start() finds the binaries, generates keys, starts both and waits for
-// /readyz; stop() kills both and removes every file it made. If the process dies first,
+// dev` or a benchmark, shaped like controller-runtime's envtest: the constructor takes options,
+// start() finds the binaries, makes keys and files in a temp folder, starts both servers and waits
+// for /readyz; stop() kills both and removes every file it made. If the process dies first,
 // cleanup.ts and the kernel (process.ts) still take the servers down.
+// The admin is `admin` (a bearer client in system:masters); `kubeconfigPath` is the same admin as
+// a file, for kubectl, client-node and the function's kubeconfig path.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
 import { controlPlaneBinaries } from '../controlplane/binaries.ts';
-import { AdminClient, type AdminRequest, type AdminResponse } from './admin-client.ts';
 import { APIServer } from './apiserver.ts';
+import { BearerClient } from './bearer-client.ts';
 import { generateCerts } from './certs.ts';
 import { trackDir } from './cleanup.ts';
 import { START_ATTEMPTS } from './defaults.ts';
@@ -18,97 +19,88 @@ import { Etcd } from './etcd.ts';
 import { freePort } from './ports.ts';
 
 export interface ControlPlaneOptions {
-  /** Have kube-apiserver write an audit log (read it with auditEvents()). */
+  /** Have kube-apiserver write an audit log (read it with audit.ts). */
   auditPolicy?: boolean;
 }
 
-/** One line of the audit log (audit.k8s.io/v1 Event, Metadata level); the fields tests use. */
-export interface AuditEvent {
-  stage: string;
-  verb: string;
-  requestURI: string;
-  user: { username: string; groups?: string[] };
-  userAgent?: string;
-  objectRef?: { resource?: string; namespace?: string; name?: string; apiGroup?: string };
-  responseStatus?: { code: number };
-  [k: string]: unknown;
+interface Binaries {
+  etcd: string;
+  kubeApiserver: string;
+  kubectl: string;
+}
+
+/** What start() made. */
+interface Started {
+  dir: string;
+  binaries: Binaries;
+  caPem: string;
+  caFile: string;
+  kubeconfigPath: string;
+  etcd: Etcd;
+  apiServer: APIServer;
+  admin: BearerClient;
+  untrackDir: () => void;
 }
 
 export class ControlPlane {
-  readonly dir: string;
-  readonly url: string;
+  readonly options: ControlPlaneOptions;
   readonly host = '127.0.0.1';
-  readonly port: number;
-  readonly caPem: string;
-  readonly caFile: string;
-  readonly kubeconfigPath: string;
-  readonly binaries: { etcd: string; kubeApiserver: string; kubectl: string };
-  readonly etcd: Etcd;
-  readonly apiServer: APIServer;
-  /** The admin's keep-alive HTTP client (system:masters). */
-  readonly adminClient: AdminClient;
   /** Wall time start() took, binaries lookup included. */
   startSeconds = 0;
-  readonly #untrackDir: () => void;
+  #started: Started | undefined;
   #stopped = false;
 
-  private constructor(dir: string, binaries: ControlPlane['binaries'], opts: ControlPlaneOptions, ports: { etcdClient: number; etcdPeer: number; api: number }) {
-    this.dir = dir;
-    this.#untrackDir = trackDir(dir);
-    this.binaries = binaries;
-    const certs = generateCerts(dir);
-    const adminToken = randomBytes(24).toString('hex');
-    this.etcd = new Etcd(binaries.etcd, dir, ports.etcdClient, ports.etcdPeer);
-    this.apiServer = new APIServer({ binary: binaries.kubeApiserver, dir, port: ports.api, etcdUrl: this.etcd.clientUrl, certs, adminToken, audit: opts.auditPolicy ?? false });
-    this.url = this.apiServer.url;
-    this.port = this.apiServer.port;
-    this.caPem = certs.caPem;
-    this.caFile = certs.caCert;
-    this.adminClient = new AdminClient(this.url, this.caPem, adminToken);
-    this.kubeconfigPath = join(dir, 'admin.kubeconfig');
-    writeFileSync(this.kubeconfigPath, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'admin',
-      clusters: [{ name: 'podcount-test', cluster: { server: this.url, 'certificate-authority': this.caFile } }],
-      users: [{ name: 'admin', user: { token: adminToken } }],
-      contexts: [{ name: 'admin', context: { cluster: 'podcount-test', user: 'admin', namespace: 'default' } }],
-    }, null, 2), { mode: 0o600 });
+  constructor(options: ControlPlaneOptions = {}) {
+    this.options = options;
   }
 
-  static async start(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
-    const started = performance.now();
-    const bin = await controlPlaneBinaries();
-    const binaries = { etcd: bin.etcd, kubeApiserver: bin.kubeApiserver, kubectl: bin.kubectl };
+  /** A started control plane: what tests, `npm run dev` and benchmarks use. */
+  static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+    const cp = new ControlPlane(options);
+    await cp.start();
+    return cp;
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('this control plane was started before; make a new one');
+    const began = performance.now();
+    const { etcd, kubeApiserver, kubectl } = await controlPlaneBinaries();
     for (let attempt = 1; ; attempt++) {
-      const ports = { etcdClient: await freePort(), etcdPeer: await freePort(), api: await freePort() };
-      const dir = mkdtempSync(join(tmpdir(), 'podcount-cp-'));
-      let cp: ControlPlane | undefined;
+      const s = await this.#prepare({ etcd, kubeApiserver, kubectl });
+      this.#started = s;
       try {
-        cp = new ControlPlane(dir, binaries, opts, ports);
-        await cp.etcd.start();
-        await cp.apiServer.start(cp.adminClient);
-        cp.startSeconds = (performance.now() - started) / 1000;
-        return cp;
+        await s.etcd.start();
+        await s.apiServer.start(s.admin);
+        this.startSeconds = (performance.now() - began) / 1000;
+        return;
       } catch (err) {
-        if (cp) await cp.stop();
-        else rmSync(dir, { recursive: true, force: true });
+        await this.#tearDown(s);
         // Ports are picked free, but another process can bind one before our server does.
         if (attempt < START_ATTEMPTS && /address already in use/.test(String(err))) continue;
+        this.#stopped = true;
         throw err;
       }
     }
   }
 
-  /** A client-node KubeConfig for the admin, loaded from kubeconfigPath. */
-  admin(): KubeConfig {
-    const kc = new KubeConfig();
-    kc.loadFromFile(this.kubeconfigPath);
-    return kc;
+  /** Kills both servers, waits for them to exit and removes the temp folder; idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopped || !this.#started) return;
+    this.#stopped = true;
+    await this.#tearDown(this.#started);
   }
 
-  /** A raw request as the admin. Never throws on HTTP errors: look at status. */
-  adminFetch(path: string, init: AdminRequest = {}): Promise<AdminResponse> {
-    return this.adminClient.request(path, init);
-  }
+  get dir(): string { return this.#get().dir; }
+  get binaries(): Binaries { return this.#get().binaries; }
+  get url(): string { return this.#get().apiServer.url; }
+  get port(): number { return this.#get().apiServer.port; }
+  get caPem(): string { return this.#get().caPem; }
+  get caFile(): string { return this.#get().caFile; }
+  get kubeconfigPath(): string { return this.#get().kubeconfigPath; }
+  get etcd(): Etcd { return this.#get().etcd; }
+  get apiServer(): APIServer { return this.#get().apiServer; }
+  /** The admin's keep-alive client (system:masters). */
+  get admin(): BearerClient { return this.#get().admin; }
 
   /** PIDs of the running server processes (for the no-leftover test). */
   get pids(): number[] {
@@ -121,7 +113,7 @@ export class ControlPlane {
   }
 
   startApiServer(): Promise<void> {
-    return this.apiServer.start(this.adminClient);
+    return this.apiServer.start(this.admin);
   }
 
   /** Same data folder and ports afterwards. kube-apiserver keeps running and answers 5xx/timeouts meanwhile. */
@@ -133,57 +125,43 @@ export class ControlPlane {
     return this.etcd.start();
   }
 
-  /**
-   * How many requests kube-apiserver itself counted (apiserver_request_total, summed over codes,
-   * scopes and components): a real signal, independent of what any client says it sent. The
-   * counter starts at zero with each kube-apiserver process (stopApiServer resets it).
-   */
-  async apiRequestCount(filter: { verb: string; resource: string }): Promise<number> {
-    const res = await this.adminClient.must('/metrics', { headers: { accept: 'text/plain' } });
-    const verb = filter.verb.toUpperCase();
-    let total = 0;
-    for (const line of res.text.split('\n')) {
-      const m = /^apiserver_request_total\{(.*)\} (\S+)$/.exec(line);
-      if (!m) continue;
-      const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]));
-      if (labels['verb'] === verb && labels['resource'] === filter.resource && !labels['subresource']) total += Number(m[2]);
-    }
-    return total;
-  }
-
-  /** The audit log so far; start({ auditPolicy: true }) to have one. */
-  auditEvents(): AuditEvent[] {
-    const log = this.apiServer.auditLog;
-    if (!log) throw new Error('this control plane was started without { auditPolicy: true }');
-    let text: string;
+  /** A temp folder with keys and the admin kubeconfig, free ports, and the two servers set up (not running). */
+  async #prepare(binaries: Binaries): Promise<Started> {
+    const ports = { etcdClient: await freePort(), etcdPeer: await freePort(), api: await freePort() };
+    const dir = mkdtempSync(join(tmpdir(), 'podcount-cp-'));
+    const untrackDir = trackDir(dir);
     try {
-      text = readFileSync(log, 'utf8');
-    } catch {
-      return [];
+      const certs = generateCerts(dir);
+      const adminToken = randomBytes(24).toString('hex');
+      const etcd = new Etcd(binaries.etcd, dir, ports.etcdClient, ports.etcdPeer);
+      const apiServer = new APIServer({ binary: binaries.kubeApiserver, dir, port: ports.api, etcdUrl: etcd.clientUrl, certs, adminToken, audit: this.options.auditPolicy ?? false });
+      const kubeconfigPath = join(dir, 'admin.kubeconfig');
+      writeFileSync(kubeconfigPath, JSON.stringify({
+        apiVersion: 'v1', kind: 'Config', 'current-context': 'admin',
+        clusters: [{ name: 'podcount-test', cluster: { server: apiServer.url, 'certificate-authority': certs.caCert } }],
+        users: [{ name: 'admin', user: { token: adminToken } }],
+        contexts: [{ name: 'admin', context: { cluster: 'podcount-test', user: 'admin', namespace: 'default' } }],
+      }, null, 2), { mode: 0o600 });
+      const admin = new BearerClient(apiServer.url, certs.caPem, adminToken);
+      return { dir, binaries, caPem: certs.caPem, caFile: certs.caCert, kubeconfigPath, etcd, apiServer, admin, untrackDir };
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      untrackDir();
+      throw err;
     }
-    return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as AuditEvent);
   }
 
-  /** Waits for audit events matching `match` (they are written as requests complete). */
-  async waitForAuditEvents(match: (e: AuditEvent) => boolean, opts: { atLeast?: number; timeoutMs?: number } = {}): Promise<AuditEvent[]> {
-    const deadline = Date.now() + (opts.timeoutMs ?? 5000);
-    for (;;) {
-      const found = this.auditEvents().filter(match);
-      if (found.length >= (opts.atLeast ?? 1)) return found;
-      if (Date.now() > deadline) throw new Error(`expected ${opts.atLeast ?? 1} matching audit events, found ${found.length}`);
-      await sleep(50);
-    }
-  }
-
-  /** Kills both servers, waits for them to exit and removes the temp folder; idempotent. */
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    this.adminClient.close();
+  async #tearDown(s: Started): Promise<void> {
+    s.admin.close();
     // API server first, so it never sees its etcd vanish while shutting down.
-    await this.apiServer.stop();
-    await this.etcd.stop();
-    rmSync(this.dir, { recursive: true, force: true });
-    this.#untrackDir();
+    await s.apiServer.stop();
+    await s.etcd.stop();
+    rmSync(s.dir, { recursive: true, force: true });
+    s.untrackDir();
+  }
+
+  #get(): Started {
+    if (!this.#started) throw new Error('the control plane is not started: await start() first');
+    return this.#started;
   }
 }

@@ -3,10 +3,12 @@
 // function started on its in-cluster path against it. Prints curl lines; Ctrl-C tears it all down.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { applyManifests, createNamespace, createPods, parseManifests } from './cluster.ts';
 import { ControlPlane } from './controlplane.ts';
 import { FunctionProcess } from './function-process.ts';
 import { setUpServiceAccount } from './identity.ts';
+import { applyManifests, parseManifests } from './manifests.ts';
+import { createNamespace } from './namespaces.ts';
+import { createPods } from './pods.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const PODS: Record<string, number> = { podcount: 2, shop: 12, payments: 8, 'kube-system': 10 };

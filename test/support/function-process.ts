@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { waitFor } from './poll.ts';
 import { freePort } from './ports.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -94,31 +95,18 @@ export class FunctionProcess {
   }
 
   async waitReady(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
     let exited = false;
     void this.exited.then(() => { exited = true; });
-    while (Date.now() < deadline) {
+    await waitFor(async () => {
       if (exited) throw new Error(`podcount exited before it was ready:\n${this.stderr}${this.stdout}`);
-      try {
-        const res = await fetch(`${this.url}/healthz`);
-        if (res.status === 200) return;
-      } catch {
-        // Not listening yet.
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error(`podcount was not ready within ${timeoutMs} ms:\n${this.stderr}${this.stdout}`);
+      // Not listening yet: a refused connection.
+      return (await fetch(`${this.url}/healthz`).catch(() => undefined))?.status === 200;
+    }, { timeoutMs, intervalMs: 20, what: () => `podcount to be ready:\n${this.stderr}${this.stdout}` });
   }
 
   /** Resolves with the first log line matching, waiting for it if needed. */
-  async waitForLog(match: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.logs.find(match);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no matching log line within ${timeoutMs} ms; got:\n${this.stdout}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  waitForLog(match: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
+    return waitFor(() => this.logs.find(match), { timeoutMs, intervalMs: 20, what: () => `a matching log line; got:\n${this.stdout}` });
   }
 
   get(path: string, headers: Record<string, string> = {}): Promise<Response> {

@@ -3,7 +3,8 @@
 // binaries and the images, printing how long the builds took, and hands the control plane's
 // folder to the test files through the environment: the runner spawns each file's process after
 // this, with this process.env. (The node's binaries and images are found again by their cache keys.)
-import { BIN_DIR_ENV, ensureControlPlaneBinaries, MissingToolchainError } from '../controlplane/binaries.ts';
+import { BIN_DIR_ENV, ensureControlPlaneBinaries } from '../controlplane/binaries.ts';
+import { MissingToolchainError } from '../controlplane/go-cache.ts';
 import { ensureImages } from '../images/images.ts';
 import { ensureKnativeValidator } from '../knative/validator.ts';
 import { ensureNodeBinaries } from '../node/binaries.ts';

@@ -5,8 +5,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trackDir } from './cleanup.ts';
-import { applyManifests, createNamespace, createServiceAccount, inClusterEnv, mintToken, writeServiceAccountDir } from './cluster.ts';
 import type { ControlPlane } from './controlplane.ts';
+import { inClusterEnv, mintToken, writeServiceAccountDir } from './in-cluster.ts';
+import { applyManifests } from './manifests.ts';
+import { createNamespace, createServiceAccount } from './namespaces.ts';
 
 export type Grant = 'cluster' | 'namespace' | 'none';
 
@@ -77,6 +79,6 @@ export async function revokePodList(cp: ControlPlane, namespace: string, name: s
   const path = grant === 'cluster'
     ? `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/test-pod-lister-${namespace}-${name}`
     : `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings/test-pod-lister-${name}`;
-  const res = await cp.adminFetch(path, { method: 'DELETE' });
+  const res = await cp.admin.request(path, { method: 'DELETE' });
   if (res.status !== 200 && res.status !== 404) throw new Error(`revoking ${path}: ${res.status} ${res.text}`);
 }

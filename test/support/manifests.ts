@@ -1,10 +1,10 @@
 // Server-side apply of YAML or objects, as `kubectl apply --server-side --force-conflicts` does
 // it: the resource path from discovery (so CRDs and custom resources work), strict field
 // validation, and the server's own message on failure.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAllDocuments } from 'yaml';
 import type { ControlPlane } from './controlplane.ts';
 import { FIELD_MANAGER } from './defaults.ts';
+import { waitFor } from './poll.ts';
 
 export interface KubeObject {
   apiVersion: string;
@@ -31,7 +31,7 @@ async function served(cp: ControlPlane, apiVersion: string, kind: string): Promi
   const key = `${apiVersion}/${kind}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  const res = await cp.adminFetch(groupVersionPath(apiVersion));
+  const res = await cp.admin.request(groupVersionPath(apiVersion));
   if (res.status === 200) {
     for (const r of res.json.resources as Array<{ name: string; kind: string; namespaced: boolean }>) {
       if (!r.name.includes('/')) cache.set(`${apiVersion}/${r.kind}`, { resource: r.name, namespaced: r.namespaced });
@@ -74,7 +74,7 @@ export async function applyManifests(cp: ControlPlane, manifests: string | KubeO
     if (opts.dryRun) params.set('dryRun', 'All');
     const path = `${await objectPath(cp, body, opts.namespace)}?${params}`;
     // JSON is YAML: the apply-patch+yaml media type takes it as is.
-    const res = await cp.adminFetch(path, { method: 'PATCH', body: JSON.stringify(body), headers: { 'content-type': 'application/apply-patch+yaml' } });
+    const res = await cp.admin.request(path, { method: 'PATCH', body: JSON.stringify(body), headers: { 'content-type': 'application/apply-patch+yaml' } });
     if (res.status !== 200 && res.status !== 201) {
       const where = `${o.kind} ${body.metadata.namespace && namespaced ? `${body.metadata.namespace}/` : ''}${o.metadata.name}`;
       throw new Error(`applying ${where}: ${res.status} ${res.json?.message ?? res.text.slice(0, 500)}`);
@@ -89,14 +89,10 @@ export async function applyManifests(cp: ControlPlane, manifests: string | KubeO
 
 /** A CRD serves its resources once Established (usually within a second). */
 export async function waitForEstablished(cp: ControlPlane, name: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await cp.adminFetch(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
-    const conditions = (res.json?.status?.conditions ?? []) as Array<{ type: string; status: string; message?: string }>;
-    if (conditions.some((c) => c.type === 'Established' && c.status === 'True')) return;
-    if (Date.now() > deadline) {
-      throw new Error(`CRD ${name} not Established within ${timeoutMs} ms: ${JSON.stringify(conditions)}`);
-    }
-    await sleep(50);
-  }
+  let conditions: Array<{ type: string; status: string; message?: string }> = [];
+  await waitFor(async () => {
+    const res = await cp.admin.request(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+    conditions = res.json?.status?.conditions ?? [];
+    return conditions.some((c) => c.type === 'Established' && c.status === 'True');
+  }, { timeoutMs, what: () => `CRD ${name} to be Established: ${JSON.stringify(conditions)}` });
 }

@@ -6,9 +6,9 @@ import type { ControlPlane } from './controlplane.ts';
  * Tests never delete namespaces: without a controller-manager they stay Terminating forever.
  */
 export async function createNamespace(cp: ControlPlane, name: string, labels: Record<string, string> = {}): Promise<void> {
-  const res = await cp.adminClient.must('/api/v1/namespaces', { method: 'POST', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } } }, [201, 409]);
+  const res = await cp.admin.must('/api/v1/namespaces', { method: 'POST', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } } }, [201, 409]);
   if (res.status === 409 && Object.keys(labels).length > 0) {
-    await cp.adminClient.must(`/api/v1/namespaces/${encodeURIComponent(name)}`, {
+    await cp.admin.must(`/api/v1/namespaces/${encodeURIComponent(name)}`, {
       method: 'PATCH', body: { metadata: { labels } }, headers: { 'content-type': 'application/merge-patch+json' },
     });
   }
@@ -16,5 +16,5 @@ export async function createNamespace(cp: ControlPlane, name: string, labels: Re
 
 /** Idempotent: an existing ServiceAccount is left as it is. */
 export async function createServiceAccount(cp: ControlPlane, namespace: string, name: string): Promise<void> {
-  await cp.adminClient.must(`/api/v1/namespaces/${namespace}/serviceaccounts`, { method: 'POST', body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } } }, [201, 409]);
+  await cp.admin.must(`/api/v1/namespaces/${namespace}/serviceaccounts`, { method: 'POST', body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } } }, [201, 409]);
 }

@@ -2,7 +2,7 @@
 // Pods here are bare API objects: no scheduler or kubelet runs, so they stay Pending forever,
 // which is all a count needs.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AdminResponse } from './admin-client.ts';
+import type { BearerResponse } from './bearer-client.ts';
 import type { ControlPlane } from './controlplane.ts';
 import { COUNT_PAGE_SIZE, CREATE_PODS_CONCURRENCY, POD_IMAGE } from './defaults.ts';
 import type { KubeObject } from './manifests.ts';
@@ -32,7 +32,7 @@ async function pool(n: number, concurrency: number, task: (i: number) => Promise
 }
 
 /** A write retried while the server sheds load (429, or 5xx during etcd hiccups), honouring Retry-After. */
-async function withRetries(what: string, send: () => Promise<AdminResponse>, ok: (status: number, attempt: number) => boolean): Promise<void> {
+async function withRetries(what: string, send: () => Promise<BearerResponse>, ok: (status: number, attempt: number) => boolean): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const res = await send();
     if (ok(res.status, attempt)) return;
@@ -56,7 +56,7 @@ export async function createPods(cp: ControlPlane, namespace: string, n: number,
   await pool(n, opts.concurrency ?? CREATE_PODS_CONCURRENCY, (i) => {
     const body = JSON.stringify(podManifest(namespace, `${prefix}-${i}`, opts.labels));
     // 409 on a retry means the first attempt did land.
-    return withRetries(`creating pod ${namespace}/${prefix}-${i}`, () => cp.adminFetch(path, { method: 'POST', body }), (s, attempt) => s === 201 || (s === 409 && attempt > 1));
+    return withRetries(`creating pod ${namespace}/${prefix}-${i}`, () => cp.admin.request(path, { method: 'POST', body }), (s, attempt) => s === 201 || (s === 409 && attempt > 1));
   });
   const seconds = (performance.now() - started) / 1000;
   return { created: n, seconds, perSecond: n / Math.max(seconds, 1e-9) };
@@ -70,7 +70,7 @@ export async function deletePods(cp: ControlPlane, namespace: string, which: str
   if (Array.isArray(which)) {
     await pool(which.length, opts.concurrency ?? CREATE_PODS_CONCURRENCY, (i) => withRetries(
       `deleting pod ${namespace}/${which[i]}`,
-      () => cp.adminFetch(`/api/v1/namespaces/${namespace}/pods/${which[i]}?gracePeriodSeconds=0`, { method: 'DELETE' }),
+      () => cp.admin.request(`/api/v1/namespaces/${namespace}/pods/${which[i]}?gracePeriodSeconds=0`, { method: 'DELETE' }),
       (s) => s === 200 || s === 404,
     ));
     return;
@@ -78,17 +78,17 @@ export async function deletePods(cp: ControlPlane, namespace: string, which: str
   const selector = encodeURIComponent(which.labelSelector);
   await withRetries(
     `deleting pods ${namespace} -l ${which.labelSelector}`,
-    () => cp.adminFetch(`/api/v1/namespaces/${namespace}/pods?gracePeriodSeconds=0&labelSelector=${selector}`, { method: 'DELETE', headers: { accept: METADATA_LIST }, timeoutMs: 300_000 }),
+    () => cp.admin.request(`/api/v1/namespaces/${namespace}/pods?gracePeriodSeconds=0&labelSelector=${selector}`, { method: 'DELETE', headers: { accept: METADATA_LIST }, timeoutMs: 300_000 }),
     (s) => s === 200,
   );
 }
 
 /**
- * The API truth: a full list as the admin, counted item by item (metadata only, to keep 100k
- * pods cheap). Paginated, except cluster-wide with a field selector: there kube-apiserver
+ * The API truth to compare podcount's counts with: a full list as the admin, counted item by item
+ * (metadata only, to keep 100k pods cheap). Paginated, except cluster-wide with a field selector: there kube-apiserver
  * 1.36 hands out continue tokens that skip pages (test/README.md), and the truth must not.
  */
-export async function countPods(cp: ControlPlane, q: { namespace?: string; labelSelector?: string; fieldSelector?: string }): Promise<number> {
+export async function apiTruthCount(cp: ControlPlane, q: { namespace?: string; labelSelector?: string; fieldSelector?: string }): Promise<number> {
   const path = q.namespace ? `/api/v1/namespaces/${encodeURIComponent(q.namespace)}/pods` : '/api/v1/pods';
   const paginate = !!q.namespace || !q.fieldSelector;
   let count = 0;
@@ -99,7 +99,7 @@ export async function countPods(cp: ControlPlane, q: { namespace?: string; label
     if (q.labelSelector) params.set('labelSelector', q.labelSelector);
     if (q.fieldSelector) params.set('fieldSelector', q.fieldSelector);
     if (cont) params.set('continue', cont);
-    const res = await cp.adminClient.must(`${path}?${params}`, { headers: { accept: METADATA_LIST } });
+    const res = await cp.admin.must(`${path}?${params}`, { headers: { accept: METADATA_LIST } });
     // A metadata-only list with no items says `"items": null` (PodList says `[]`).
     count += ((res.json.items ?? []) as unknown[]).length;
     cont = res.json.metadata.continue ?? '';

@@ -3,9 +3,9 @@
 // always waited for, so no test leaves a process behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { trackProcessGroup } from './cleanup.ts';
 import { STOP_GRACE_MS } from './defaults.ts';
+import { waitFor, WaitTimeout } from './poll.ts';
 
 // util-linux's setpriv (Essential on Debian) makes the kernel SIGKILL the server if this Node
 // process dies without cleaning up (SIGKILL, OOM): `setpriv` execs the server, keeping its pid.
@@ -59,18 +59,20 @@ export class ServerProcess {
       untrack();
       resolve();
     }));
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (!this.running) {
-        await this.#exited;
-        throw new Error(`${this.name} exited during start (${child.signalCode ?? `code ${child.exitCode}`}); log ${this.logFile}:\n${this.tail()}`);
-      }
-      if (await ready().catch(() => false)) return;
-      await sleep(POLL_MS);
+    try {
+      await waitFor(async () => {
+        if (!this.running) {
+          await this.#exited;
+          throw new Error(`${this.name} exited during start (${child.signalCode ?? `code ${child.exitCode}`}); log ${this.logFile}:\n${this.tail()}`);
+        }
+        return ready().catch(() => false);
+      }, { timeoutMs, intervalMs: POLL_MS, what: `${this.name} to be ready` });
+    } catch (err) {
+      if (!(err instanceof WaitTimeout)) throw err;
+      const tail = this.tail();
+      await this.stop();
+      throw new Error(`${this.name} was not ready within ${timeoutMs} ms; log:\n${tail}`);
     }
-    const tail = this.tail();
-    await this.stop();
-    throw new Error(`${this.name} was not ready within ${timeoutMs} ms; log:\n${tail}`);
   }
 
   /** SIGTERM to the group, SIGKILL after graceMs; resolves once the process has exited. */

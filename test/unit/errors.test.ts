@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fromApiFailure, fromNetworkError, rbacFixFor } from '../../function/errors.ts';
+import { fromApiFailure, fromNetworkError } from '../../function/errors.ts';
+import { rbacFixFor } from '../../function/rbac-advice.ts';
 
 const inCluster = { source: 'in-cluster' as const, tokenPath: '/sa/token', username: 'system:serviceaccount:apps:podcount' };
 const forbiddenMessage = 'pods is forbidden: User "system:serviceaccount:test-in-cluster:default" cannot list resource "pods" in API group "" at the cluster scope';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isCloudEvent, parseEvent, replyMessage } from '../../function/event.ts';
+import { isCloudEvent, parseEvent, replyMessage, replySource } from '../../function/event.ts';
 import { PodcountError } from '../../function/errors.ts';
 
 const binary = { 'ce-specversion': '1.0', 'ce-id': 'e-1', 'ce-source': '/apis/v1/namespaces/podcount/pingsources/tick', 'ce-type': 'dev.knative.sources.ping' };
@@ -56,4 +56,9 @@ test('the reply is a binary-mode CloudEvent with JSON data', async () => {
   assert.match(m.headers['content-type'] ?? '', /^application\/json/);
   assert.ok(m.headers['ce-id']);
   assert.deepEqual(JSON.parse(m.body), { count: 3 });
+});
+
+test('the reply\'s source is the Knative Service that answered', () => {
+  assert.equal(replySource('podcount', 'podcount'), '/apis/serving.knative.dev/v1/namespaces/podcount/services/podcount');
+  assert.equal(replySource(undefined, 'pc'), '/apis/serving.knative.dev/v1/namespaces/default/services/pc');
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { loadConfig } from '../../function/config.ts';
 import { PodcountError } from '../../function/errors.ts';
-import { fromSearchParams, negotiate, toCountQuery } from '../../function/request.ts';
+import { fromSearchParams, mergeQueries, negotiate, toCountQuery } from '../../function/request.ts';
 
 const cluster = loadConfig({});
 const namespaced = loadConfig({ PODCOUNT_SCOPE: 'namespace' });
@@ -36,6 +36,12 @@ test('bad namespaces, unknown and repeated parameters are 400s with a code', () 
 test('event data fields must be strings', () => {
   assert.throws(() => toCountQuery({ namespace: 3 }, cluster, undefined, 'event data'), /must be a string/);
   assert.deepEqual(toCountQuery({ namespace: null }, cluster, undefined, 'event data').namespace, undefined);
+});
+
+test('URL and event data narrow together; the same field given twice must agree', () => {
+  assert.deepEqual(mergeQueries({ namespace: 'a' }, { labelSelector: 'app=web', fieldSelector: null }), { namespace: 'a', labelSelector: 'app=web' });
+  assert.deepEqual(mergeQueries({ namespace: 'a' }, { namespace: 'a' }), { namespace: 'a' });
+  rejects(() => mergeQueries({ namespace: 'a' }, { namespace: 'b' }), 'bad_parameter');
 });
 
 test('namespace scope counts its own namespace and refuses others', () => {

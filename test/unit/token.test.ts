@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { FileToken, readClaims } from '../../function/token.ts';
-
-const jwt = (claims: object) => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+import { jwt } from './stubs.ts';
 
 test('bound token claims: ServiceAccount, expiry, bound object', () => {
   const c = readClaims(jwt({ iss: 'https://kubernetes.default.svc', aud: ['api'], exp: 1_900_000_000, iat: 1_899_996_400, sub: 'system:serviceaccount:podcount:podcount', 'kubernetes.io': { namespace: 'podcount', serviceaccount: { name: 'podcount', uid: 'u' }, pod: { name: 'p-1', uid: 'x' } } }));
@@ -14,7 +13,7 @@ test('bound token claims: ServiceAccount, expiry, bound object', () => {
   assert.deepEqual(c?.boundTo, { kind: 'pod', name: 'p-1' });
 });
 
-test('legacy Secret tokens (seed 004) have flat claims and no expiry', () => {
+test('legacy Secret tokens (default-token-xxxxx, like the rejected default account\'s) have flat claims and no expiry', () => {
   const c = readClaims(jwt({ iss: 'kubernetes/serviceaccount', 'kubernetes.io/serviceaccount/namespace': 'kube-system', 'kubernetes.io/serviceaccount/service-account.name': 'default' }));
   assert.deepEqual(c?.serviceAccount, { namespace: 'kube-system', name: 'default' });
   assert.equal(c?.expiresAt, undefined);
@@ -41,6 +40,31 @@ test('the token file is re-read on refresh, and refresh says whether it changed'
     rmSync(path);
     assert.equal(t.refresh(), false);
     assert.match(t.lastError ?? '', /ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a failed re-read keeps the last good token (as client-go\'s cachingTokenSource) and says why', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'podcount-token-'));
+  try {
+    const path = join(dir, 'token');
+    const t = new FileToken(path);
+    assert.equal(t.get(), undefined, 'nothing to keep before a first good read');
+    assert.match(t.lastError ?? '', /ENOENT/);
+    writeFileSync(path, 'one');
+    assert.equal(t.get(), 'one');
+    rmSync(path);
+    assert.equal(t.get(Date.now() + 61_000), 'one', 'the file is gone: the last good token stays');
+    assert.match(t.lastError ?? '', /cannot read .*ENOENT/);
+    writeFileSync(path, '  \n');
+    assert.equal(t.refresh(), false, 'an empty file is no new token');
+    assert.equal(t.get(), 'one');
+    assert.match(t.lastError ?? '', /is empty/);
+    writeFileSync(path, 'two');
+    assert.equal(t.refresh(), true);
+    assert.equal(t.get(), 'two');
+    assert.equal(t.lastError, undefined);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,14 +1,10 @@
-// What tests do to a control plane as its admin: bound tokens from the TokenRequest API, and the
-// files and variables that put a client on its in-cluster path. Namespaces (namespaces.ts),
-// manifests (manifests.ts) and pods in bulk (pods.ts) are re-exported so tests import one module.
+// What a pod is given to reach its cluster, made for a test control plane: a bound ServiceAccount
+// token from the TokenRequest API, the folder it is mounted in, and the KUBERNETES_SERVICE_*
+// variables. Together they put a client (podcount, client-node) on its in-cluster path.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ControlPlane } from './controlplane.ts';
 import { TOKEN_EXPIRATION_SECONDS } from './defaults.ts';
-
-export { applyManifests, objectPath, parseManifests, waitForEstablished, type KubeObject } from './manifests.ts';
-export { createNamespace, createServiceAccount } from './namespaces.ts';
-export { countPods, createPods, deletePods, podManifest } from './pods.ts';
 
 /**
  * A real ServiceAccount token from the TokenRequest API (minimum expiry 600 s). With
@@ -20,11 +16,11 @@ export async function mintToken(cp: ControlPlane, namespace: string, serviceAcco
   const spec: Record<string, unknown> = { expirationSeconds: opts.expirationSeconds ?? TOKEN_EXPIRATION_SECONDS };
   if (opts.boundSecret) {
     const secrets = `/api/v1/namespaces/${namespace}/secrets`;
-    const created = await cp.adminClient.must(secrets, { method: 'POST', body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: opts.boundSecret } } }, [201, 409]);
-    const secret = created.status === 409 ? await cp.adminClient.must(`${secrets}/${opts.boundSecret}`) : created;
+    const created = await cp.admin.must(secrets, { method: 'POST', body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: opts.boundSecret } } }, [201, 409]);
+    const secret = created.status === 409 ? await cp.admin.must(`${secrets}/${opts.boundSecret}`) : created;
     spec['boundObjectRef'] = { apiVersion: 'v1', kind: 'Secret', name: opts.boundSecret, uid: secret.json.metadata.uid };
   }
-  const res = await cp.adminClient.must(`/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccount}/token`, {
+  const res = await cp.admin.must(`/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccount}/token`, {
     method: 'POST', body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec },
   });
   return res.json.status.token as string;

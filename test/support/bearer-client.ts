@@ -1,9 +1,9 @@
 // A bearer-token HTTP client for the test control plane: one keep-alive agent trusting the run's
-// CA. The harness uses it as the admin (fast enough to create 100k pods); tests also use it
-// with ServiceAccount tokens to see the server's raw answers, bypassing any client library.
+// CA. ControlPlane.admin is one (fast enough to create 100k pods); with a ServiceAccount token,
+// requestWithToken shows the server's raw answers to that account, bypassing any client library.
 import https from 'node:https';
 
-export interface AdminResponse {
+export interface BearerResponse {
   status: number;
   headers: Headers;
   text: string;
@@ -12,7 +12,7 @@ export interface AdminResponse {
   json: any;
 }
 
-export interface AdminRequest {
+export interface BearerRequest {
   method?: string;
   /** A string is sent as is; anything else as JSON. */
   body?: unknown;
@@ -20,7 +20,7 @@ export interface AdminRequest {
   timeoutMs?: number;
 }
 
-export class AdminClient {
+export class BearerClient {
   readonly #agent: https.Agent;
   readonly #base: string;
   readonly #token: string;
@@ -31,7 +31,7 @@ export class AdminClient {
     this.#agent = new https.Agent({ keepAlive: true, maxSockets, ca: caPem });
   }
 
-  request(path: string, init: AdminRequest = {}): Promise<AdminResponse> {
+  request(path: string, init: BearerRequest = {}): Promise<BearerResponse> {
     const body = init.body === undefined ? undefined : Buffer.from(typeof init.body === 'string' ? init.body : JSON.stringify(init.body));
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.#token}`,
@@ -69,7 +69,7 @@ export class AdminClient {
   }
 
   /** Like request, but throws with the server's message unless the status is one of `ok`. */
-  async must(path: string, init: AdminRequest = {}, ok: number[] = [200, 201]): Promise<AdminResponse> {
+  async must(path: string, init: BearerRequest = {}, ok: number[] = [200, 201]): Promise<BearerResponse> {
     const res = await this.request(path, init);
     if (!ok.includes(res.status)) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${res.json?.message ?? res.text.slice(0, 500)}`);
     return res;
@@ -77,5 +77,15 @@ export class AdminClient {
 
   close(): void {
     this.#agent.destroy();
+  }
+}
+
+/** One request with `token`, over a connection of its own (closed after). */
+export async function requestWithToken(server: { url: string; caPem: string }, token: string, path: string, init: BearerRequest = {}): Promise<BearerResponse> {
+  const client = new BearerClient(server.url, server.caPem, token, 1);
+  try {
+    return await client.request(path, init);
+  } finally {
+    client.close();
   }
 }

@@ -1,0 +1,120 @@
+// The request path in-process: createHandler behind podcount's own server, with a stub app whose
+// count() the test controls (the Knative func templates test their handler the same way).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HTTP, type CloudEvent } from 'cloudevents';
+import { unavailable } from '../../function/errors.ts';
+import { COUNTED, stubApp, withServer } from './stubs.ts';
+
+const ce = { 'ce-specversion': '1.0', 'ce-id': 'req-1', 'ce-source': '/apis/v1/namespaces/podcount/pingsources/tick', 'ce-type': 'dev.podcount.count.requested' };
+
+test('GET / answers the count as JSON, narrowed as asked, and logs one invocation line', async () => {
+  const app = stubApp();
+  await withServer(app, async (url) => {
+    const res = await fetch(`${url}/?namespace=shop&labelSelector=app%3Dweb`, { headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const body = await res.json() as Record<string, unknown>;
+    assert.ok(Date.now() - Date.parse(String(body['countedAt'])) < 60_000);
+    assert.deepEqual({ ...body, countedAt: 'x' }, { count: 32, scope: 'namespace', namespace: 'shop', labelSelector: 'app=web', fieldSelector: null, resourceVersion: '7', countedAt: 'x', strategy: 'remainingItemCount' });
+    assert.deepEqual(app.calls.count, [{ namespace: 'shop', labelSelector: 'app=web', fieldSelector: undefined }]);
+  });
+  const lines = app.lines.filter((l) => l.msg === 'invocation');
+  assert.equal(lines.length, 1);
+  const { time, durationMs, ...line } = lines[0]!;
+  assert.equal(typeof durationMs, 'number');
+  assert.deepEqual(line, {
+    level: 'info', service: 'podcount', msg: 'invocation', method: 'GET', path: '/', traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    count: 32, scope: 'namespace', namespace: 'shop', strategy: 'remainingItemCount', apiRequests: 1, apiBytes: 1200, labelSelector: 'app=web', status: 200,
+  });
+});
+
+test('Accept: text/plain gets the sentence; an Accept it cannot meet gets 406', async () => {
+  await withServer(stubApp(), async (url) => {
+    const text = await fetch(`${url}/`, { headers: { accept: 'text/plain' } });
+    assert.match(text.headers.get('content-type') ?? '', /^text\/plain/);
+    assert.equal(await text.text(), 'There are 32 pods in the cluster\n');
+    const png = await fetch(`${url}/`, { headers: { accept: 'image/png' } });
+    assert.equal(png.status, 406);
+    assert.equal((await png.json() as { error: { code: string } }).error.code, 'not_acceptable');
+  });
+});
+
+test('a count that recovered from a 401 by re-reading the token says so in its log line, others do not', async () => {
+  let reloaded = true;
+  const app = stubApp({ count: async () => ({ ...COUNTED, credentialsReloaded: reloaded }) });
+  await withServer(app, async (url) => {
+    await (await fetch(`${url}/`)).text();
+    reloaded = false;
+    await (await fetch(`${url}/`)).text();
+  });
+  assert.deepEqual(app.lines.filter((l) => l.msg === 'invocation').map((l) => l['credentialsReloaded']), [true, undefined]);
+});
+
+test('a CloudEvent gets a binary CloudEvent reply from this Knative Service, answering that event', async () => {
+  const app = stubApp({ env: { K_SERVICE: 'pc', PODCOUNT_REPLY_TYPE: 'com.example.counted' }, ownNamespace: 'team-a' });
+  await withServer(app, async (url) => {
+    const res = await fetch(`${url}/?labelSelector=app%3Dweb`, { method: 'POST', headers: { ...ce, 'content-type': 'application/json' }, body: '{"namespace":"shop"}' });
+    assert.equal(res.status, 200);
+    const event = HTTP.toEvent({ headers: Object.fromEntries(res.headers.entries()), body: await res.text() }) as CloudEvent<Record<string, unknown>>;
+    assert.equal(event.validate(), true);
+    assert.equal(event.type, 'com.example.counted');
+    assert.equal(event.source, '/apis/serving.knative.dev/v1/namespaces/team-a/services/pc');
+    assert.equal(event.subject, 'namespace');
+    assert.notEqual(event.id, ce['ce-id']);
+    assert.deepEqual(event.data?.['inResponseTo'], { id: ce['ce-id'], source: ce['ce-source'], type: ce['ce-type'] });
+    assert.equal(event.data?.['count'], 32);
+    const line = app.lines.find((l) => l.msg === 'invocation')!;
+    assert.deepEqual([line['eventId'], line['eventType'], line['replyId']], [ce['ce-id'], ce['ce-type'], event.id]);
+  });
+  assert.deepEqual(app.calls.count, [{ namespace: 'shop', labelSelector: 'app=web', fieldSelector: undefined }], 'URL and event data narrow together');
+});
+
+test('URL and event data that contradict each other are a 400 before any count', async () => {
+  const app = stubApp();
+  await withServer(app, async (url) => {
+    const res = await fetch(`${url}/?namespace=a`, { method: 'POST', headers: { ...ce, 'content-type': 'application/json' }, body: '{"namespace":"b"}' });
+    assert.equal(res.status, 400);
+    assert.equal((await res.json() as { error: { code: string } }).error.code, 'bad_parameter');
+  });
+  assert.deepEqual(app.calls.count, []);
+});
+
+test('a failed count answers its PodcountError; a bug answers 500 internal and is logged as an error', async () => {
+  let failure: unknown = unavailable('The API server failed with 500: etcd', 'Retry.', 4);
+  const app = stubApp({ count: () => Promise.reject(failure) });
+  await withServer(app, async (url) => {
+    const down = await fetch(`${url}/`);
+    assert.equal(down.status, 503);
+    assert.equal(down.headers.get('retry-after'), '4');
+    assert.equal((await down.json() as { error: { code: string } }).error.code, 'cluster_unavailable');
+    failure = new TypeError('x is undefined');
+    const bug = await fetch(`${url}/`);
+    assert.equal(bug.status, 500);
+    assert.equal((await bug.json() as { error: { code: string } }).error.code, 'internal');
+  });
+  assert.deepEqual(app.lines.filter((l) => l.msg === 'invocation').map((l) => [l['status'], l['error']]), [[503, 'cluster_unavailable'], [500, 'internal']]);
+  assert.equal(app.lines.filter((l) => l.level === 'error' && l.msg === 'unexpected failure while answering').length, 1);
+});
+
+test('routes: /healthz (a probe, logged at debug), 404, 405 with Allow, /diagnostics switched off', async () => {
+  const app = stubApp({ env: { PODCOUNT_DIAGNOSTICS: 'off' } });
+  await withServer(app, async (url) => {
+    const health = await fetch(`${url}/healthz`);
+    assert.deepEqual([health.status, await health.json()], [200, { status: 'ok' }]);
+    assert.equal((await fetch(`${url}/pods`)).status, 404);
+    const del = await fetch(`${url}/`, { method: 'DELETE' });
+    assert.deepEqual([del.status, del.headers.get('allow')], [405, 'GET, HEAD, POST, OPTIONS']);
+    assert.equal((await fetch(`${url}/diagnostics`)).status, 404);
+  });
+  assert.deepEqual(app.lines.find((l) => l['path'] === '/healthz')?.level, 'debug');
+  assert.deepEqual(app.calls.count, [], 'none of these counts');
+});
+
+test('namespace scope without a known namespace answers 503 no_cluster_config', async () => {
+  await withServer(stubApp({ env: { PODCOUNT_SCOPE: 'namespace' } }), async (url) => {
+    const res = await fetch(`${url}/`);
+    assert.equal(res.status, 503);
+    assert.equal((await res.json() as { error: { code: string } }).error.code, 'no_cluster_config');
+  });
+});

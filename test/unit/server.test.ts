@@ -1,0 +1,78 @@
+// podcount's own server in-process: built without listening, warmed up once it listens, and
+// drained on request: requests in flight finish, new connections are refused, the API connection
+// is closed, and a request that never ends cannot hold the drain past its timeout.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { CountResult } from '../../function/count.ts';
+import { createHandler } from '../../function/handler.ts';
+import { createServer } from '../../function/server.ts';
+import { COUNTED, stubApp, withServer } from './stubs.ts';
+
+/** A count the test finishes, with a promise that resolves once podcount has asked for it. */
+function heldCount() {
+  let finish!: (r: CountResult) => void;
+  let asked!: () => void;
+  const started = new Promise<void>((resolve) => { asked = resolve; });
+  return {
+    started,
+    finish: () => finish(COUNTED),
+    count: () => {
+      asked();
+      return new Promise<CountResult>((resolve) => { finish = resolve; });
+    },
+  };
+}
+
+test('the server is built not listening; once listening it says where and warms up once', async () => {
+  const app = stubApp();
+  const s = createServer(app, createHandler(app));
+  assert.equal(s.server.listening, false);
+  assert.equal(app.calls.warmUp, 0);
+  await new Promise<void>((resolve) => s.server.listen(0, '127.0.0.1', resolve));
+  try {
+    const listening = app.lines.find((l) => l.msg === 'listening');
+    assert.equal(listening?.['port'], (s.server.address() as { port: number }).port);
+    assert.equal(app.calls.warmUp, 1);
+  } finally {
+    await new Promise((resolve) => s.server.close(resolve));
+  }
+});
+
+test('drain: the request in flight completes, no new connection is taken, the API connection is closed', async () => {
+  const held = heldCount();
+  const app = stubApp({ count: held.count });
+  await withServer(app, async (url, s) => {
+    const inFlight = fetch(`${url}/`);
+    await held.started;
+    assert.equal(s.inFlight, 1);
+    const drained = s.drain('SIGTERM');
+    assert.equal(s.drain('SIGTERM'), drained, 'a second signal joins the same drain');
+    await assert.rejects(fetch(`${url}/healthz`), 'no new connections');
+    held.finish();
+    const res = await inFlight;
+    assert.equal(res.status, 200);
+    assert.equal((await res.json() as { count: number }).count, 32);
+    // Resolved only once the kept-alive connection of that request was closed too.
+    assert.equal(await drained, 'drained');
+  });
+  assert.equal(app.calls.close, 1);
+  const draining = app.lines.find((l) => l.msg.startsWith('draining'));
+  assert.deepEqual([draining?.['signal'], draining?.['inFlight']], ['SIGTERM', 1]);
+  assert.ok(app.lines.some((l) => l.msg === 'drained; exiting'));
+});
+
+test('drain gives up after PODCOUNT_DRAIN_TIMEOUT_MS when a request never ends', async () => {
+  const held = heldCount();
+  const app = stubApp({ env: { PODCOUNT_DRAIN_TIMEOUT_MS: '100' }, count: held.count });
+  await withServer(app, async (url, s) => {
+    const stuck = fetch(`${url}/`).catch(() => undefined);
+    await held.started;
+    const started = Date.now();
+    assert.equal(await s.drain('SIGTERM'), 'timed out');
+    assert.ok(Date.now() - started >= 90);
+    assert.equal(app.calls.close, 0, 'the request still holds the connection');
+    s.server.closeAllConnections();
+    await stuck;
+  });
+  assert.equal(app.lines.find((l) => l.level === 'warn')?.msg, 'drain timeout reached; exiting with requests still open');
+});

@@ -20,6 +20,8 @@ const args = Object.fromEntries(dockerfile.getARGs().map((a) => {
   return [name!, value];
 }));
 const keyword = (k: string) => (i: Instruction) => i.getKeyword() === k;
+/** The runtime stage's last USER: the one its RUN and the container run as. */
+const runUser = () => runtime.filter(keyword('USER')).at(-1)!;
 
 test('base images are build arguments with pinned defaults (Node 24 in both stages)', () => {
   assert.equal(froms.length, 2, 'multi-stage: build, runtime');
@@ -30,11 +32,24 @@ test('base images are build arguments with pinned defaults (Node 24 in both stag
 
 test('the runtime stage runs as a numeric non-root user', () => {
   const users = runtime.filter(keyword('USER'));
-  assert.equal(users.length, 1);
-  const [uid, gid] = users[0]!.getArgumentsContent()!.split(':');
+  const [uid, gid] = runUser().getArgumentsContent()!.split(':');
   assert.match(uid ?? '', /^\d+$/);
   assert.notEqual(Number(uid), 0);
   assert.match(gid ?? '', /^\d+$/);
+  // Only root before it (to lay out /app, below): the non-root user is the one the image runs as.
+  for (const u of users.slice(0, -1)) assert.equal(u.getArgumentsContent(), '0:0', u.getTextContent());
+});
+
+test('the code belongs to root: /app is made as root, the non-root user comes after the COPYs', () => {
+  // WORKDIR creates its folder as the current USER, and the distroless base's USER is nonroot:
+  // without `USER 0:0` first, /app would belong to 65532 (found by building the image).
+  const at = (i: Instruction) => runtime.indexOf(i);
+  const workdir = runtime.filter(keyword('WORKDIR'));
+  assert.deepEqual(workdir.map((w) => w.getArgumentsContent()), ['/app']);
+  const root = runtime.find((i) => i.getKeyword() === 'USER' && i.getArgumentsContent() === '0:0');
+  assert.ok(root && at(root) < at(workdir[0]!), 'USER 0:0 before WORKDIR /app');
+  const copies = runtime.filter(keyword('COPY'));
+  assert.ok(copies.every((c) => at(c) > at(workdir[0]!) && at(c) < at(runUser())), 'COPYs after WORKDIR, before the non-root USER');
 });
 
 test('the runtime stage copies only the bundle (and an empty cache folder): no node_modules, no sources', () => {
@@ -54,7 +69,7 @@ test('the runtime stage copies only the bundle (and an empty cache folder): no n
 });
 
 test('the compile cache is written by the runtime user with the start command (Node keys it by uid)', () => {
-  const user = runtime.find(keyword('USER'))!;
+  const user = runUser();
   const cacheCopy = (runtime.filter(keyword('COPY')) as Copy[]).find((c) => c.getArguments()[0]!.getValue() === '/app/cache/')!;
   assert.equal(cacheCopy.getFlags().find((f) => f.getName() === 'chown')?.getValue(), user.getArgumentsContent());
   const prepare = runtime.filter((i) => i.getKeyword() === 'RUN');

@@ -44,3 +44,18 @@ export function parseClientOutput(out: string): InPodResponse {
   }
   return { status, headers, body, json };
 }
+
+/**
+ * Waits until a Service accepts connections from the client pod. A Deployment's rollout is done
+ * when its pod is Ready; kube-proxy programs the Service's new endpoint a moment later (its
+ * iptables sync), and until then the node rejects connections to the ClusterIP.
+ */
+export async function waitForService(cluster: NodeCluster, pod: ClientPod, host: string, port = 80, timeoutMs = 20_000): Promise<void> {
+  const script = `const net = require('node:net'); const end = Date.now() + ${timeoutMs};
+    (function attempt() {
+      const s = net.connect(${port}, ${JSON.stringify(host)}, () => { s.destroy(); console.log('connected'); });
+      s.on('error', (e) => { if (Date.now() > end) { console.log('still ' + e.code); process.exit(1); } setTimeout(attempt, 100); });
+    })();`;
+  const out = await cluster.kubectl(['exec', '-n', pod.namespace, pod.name, '--', '/nodejs/bin/node', '-e', script]).catch((e: unknown) => String(e));
+  if (!out.includes('connected')) throw new Error(`${host}:${port} never accepted a connection from ${pod.namespace}/${pod.name}: ${out}`);
+}

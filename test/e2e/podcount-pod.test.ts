@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KUBERNETES_SERVICE_IP } from '../node/configs.ts';
 import type { NodeCluster } from '../node/node-cluster.ts';
 import { waitFor } from '../support/poll.ts';
-import { requestFrom, type ClientPod } from './client.ts';
+import { requestFrom, waitForService, type ClientPod } from './client.ts';
 import { useNodeCluster } from './cluster-fixture.ts';
 import { baseObjects, clientPod, pausePod, podcountDeployment, toYaml } from './workloads.ts';
 
@@ -59,6 +59,7 @@ describe('podcount in a pod on a real node', () => {
       await cluster.apply(toYaml([restrictedNamespace(CLIENT.namespace), clientPod({ image: images.client.ref, namespace: CLIENT.namespace })]));
       await cluster.kubectl(['-n', 'podcount', 'rollout', 'status', 'deployment/podcount', '--timeout=90s']);
       await cluster.kubectl(['-n', CLIENT.namespace, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=60s']);
+      await waitForService(cluster, CLIENT, 'podcount.podcount.svc.cluster.local');
     });
   });
 
@@ -150,6 +151,7 @@ describe('podcount in a pod on a real node', () => {
     const { cluster, images } = f;
     await cluster.apply(toYaml([restrictedNamespace('e2e-default-sa'), ...podcountDeployment({ image: images.podcount.ref, namespace: 'e2e-default-sa', serviceAccountName: null })]));
     await cluster.kubectl(['-n', 'e2e-default-sa', 'rollout', 'status', 'deployment/podcount', '--timeout=90s']);
+    await waitForService(cluster, CLIENT, 'podcount.e2e-default-sa.svc.cluster.local');
     const url = 'http://podcount.e2e-default-sa.svc.cluster.local/';
     for (let i = 0; i < 2; i++) {
       const res = await requestFrom(cluster, CLIENT, url);
@@ -192,6 +194,7 @@ describe('podcount in a pod on a real node', () => {
     assert.match(logs.out, /"msg":"drained; exiting"/);
     // The Deployment's next pod takes over.
     await cluster.kubectl(['-n', 'podcount', 'rollout', 'status', 'deployment/podcount', '--timeout=90s']);
+    await waitForService(cluster, CLIENT, 'podcount.podcount.svc.cluster.local');
     await countMatchesTruth(cluster);
   }));
 
@@ -207,6 +210,7 @@ describe('podcount in a pod on a real node', () => {
     }, { timeoutMs: 60_000, what: 'the killed podcount container to be restarted and ready' });
     const s = (await podOf(cluster, 'podcount', 'podcount')).status.containerStatuses[0];
     assert.equal(s.lastState.terminated.exitCode, 137);
+    await waitForService(cluster, CLIENT, 'podcount.podcount.svc.cluster.local');
     await countMatchesTruth(cluster);
   }));
 });

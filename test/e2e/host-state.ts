@@ -56,18 +56,31 @@ export function processesIn(namespaces: string[], dir: string): string[] {
   });
 }
 
+/**
+ * Another test cluster's veth (`pc` + 6 hex digits, sandbox.ts) or a route through it: a test file
+ * or benchmark running beside this one on the same machine. This cluster's own link is checked by
+ * name instead (`linkExists`).
+ */
+function otherCluster(line: string): boolean {
+  return /(^|\s|dev )pc[0-9a-f]{6}(@|\s|$)/.test(line);
+}
+
+export function linkExists(name: string): boolean {
+  return !run('ip', ['-o', 'link', 'show', 'dev', name]).startsWith('(');
+}
+
 export function hostState(): HostState {
   const cgroups = readdirSync('/sys/fs/cgroup').flatMap((h) => {
     try {
-      return readdirSync(`/sys/fs/cgroup/${h}`).filter((d) => d.startsWith('podcount-') || d === 'kubepods').map((d) => `${h}/${d}`);
+      return readdirSync(`/sys/fs/cgroup/${h}`).filter((d) => d.startsWith(`podcount-${process.pid}-`) || d === 'kubepods').map((d) => `${h}/${d}`);
     } catch {
       return [];
     }
   });
   return {
     mounts: read('/proc/self/mountinfo').split('\n').map((l) => l.split(' ').slice(3, 5).join(' ')).sort(),
-    links: run('ip', ['-o', 'link', 'show']).split('\n').map((l) => l.split(':')[1]?.trim() ?? '').filter(Boolean).sort(),
-    routes: run('ip', ['route', 'show', 'table', 'all']).split('\n').filter(Boolean).sort(),
+    links: run('ip', ['-o', 'link', 'show']).split('\n').map((l) => l.split(':')[1]?.trim() ?? '').filter((l) => l && !otherCluster(l)).sort(),
+    routes: run('ip', ['route', 'show', 'table', 'all']).split('\n').filter((l) => l && !otherCluster(l)).sort(),
     // Counters change with traffic; the rules are what matters.
     iptables: run('iptables-save', []).split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/, '')).join('\n'),
     sysctls: Object.fromEntries(WATCHED_SYSCTLS.map((s) => [s, read(`/proc/sys/${s}`)])),

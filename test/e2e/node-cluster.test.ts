@@ -8,7 +8,7 @@ import { ensureImages } from '../images/images.ts';
 import { ensureNodeBinaries } from '../node/binaries.ts';
 import { KUBERNETES_SERVICE_IP, NODE_NAME } from '../node/configs.ts';
 import { NodeCluster } from '../node/node-cluster.ts';
-import { hostState, namespacesOf, processesIn } from './host-state.ts';
+import { hostState, linkExists, namespacesOf, processesIn } from './host-state.ts';
 import { clientPod, toYaml } from './workloads.ts';
 
 describe('the single-node test cluster', () => {
@@ -52,6 +52,7 @@ describe('the single-node test cluster', () => {
     const after = hostState();
     assert.deepEqual(processesIn(namespaces, cluster.dir), [], 'processes of the cluster outlived it');
     assert.deepEqual(after.mounts, before.mounts);
+    assert.equal(linkExists(cluster.sandbox.hostLink), false, `the host's veth ${cluster.sandbox.hostLink} is still there`);
     assert.deepEqual(after.links, before.links);
     assert.deepEqual(after.routes, before.routes);
     assert.equal(after.iptables, before.iptables);

@@ -2,11 +2,11 @@
 // file into a cache folder outside the repo, keyed by the pins (go.mod + go.sum) and the build
 // recipe: rebuilt only when they change. KUBEBUILDER_ASSETS (the envtest convention) short-cuts
 // the build. CLI: `node test/controlplane/binaries.ts` builds (or finds) them and prints where.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildIntoCache, cacheRoot, executable, findGo, MissingToolchainError, onPath } from './go-cache.ts';
+import { buildIntoCache, cacheRoot, executable, findGo, goBuild, MissingToolchainError, onPath } from './go-cache.ts';
 
 export const MODULE_DIR = import.meta.dirname;
 const NAMES = ['etcd', 'kube-apiserver', 'kubectl'] as const;
@@ -57,7 +57,7 @@ export async function ensureControlPlaneBinaries(log: (line: string) => void = (
   log(`control plane: building kube-apiserver, etcd, kubectl from test/controlplane/go.mod with ${version} (first run only, several minutes)...`);
   const started = Date.now();
   await buildIntoCache(dir, complete, async (tmp) => {
-    await goBuild(go, ['build', ...BUILD_FLAGS, '-o', tmp + '/', ...PACKAGES]);
+    await goBuild(go, { cwd: MODULE_DIR, env: BUILD_ENV, what: 'control plane' }, ['build', ...BUILD_FLAGS, '-o', tmp + '/', ...PACKAGES]);
     // The etcd module's main package is named after its folder ("server").
     renameSync(join(tmp, 'server'), join(tmp, 'etcd'));
   });
@@ -112,18 +112,6 @@ function fromAssets(dir: string, log: (line: string) => void): Binaries {
     log(`control plane: no kubectl in KUBEBUILDER_ASSETS, using ${b.kubectl}`);
   }
   return b;
-}
-
-function goBuild(go: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(go, args, { cwd: MODULE_DIR, stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, ...BUILD_ENV } });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-8000); });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => (code === 0
-      ? resolve()
-      : reject(new Error(`control plane: go ${args.join(' ')} failed (${signal ?? code}):\n${stderr.slice(-4000)}`))));
-  });
 }
 
 if (import.meta.main) {

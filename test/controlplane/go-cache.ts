@@ -2,6 +2,7 @@
 // cache lives, finding Go, and building into a cache folder keyed by the pins. A build writes to `<dir>.tmp-<pid>` and is
 // published by one rename, so a killed build never leaves a half-filled folder; temp folders of
 // builds whose process died are removed before the next one.
+import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -74,4 +75,17 @@ function alive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** `go args...` in `cwd`; rejects with the tail of its stderr, prefixed by `what`. */
+export function goBuild(go: string, o: { cwd: string; env: Record<string, string>; what: string }, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(go, args, { cwd: o.cwd, stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, ...o.env } });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-8000); });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => (code === 0
+      ? resolve()
+      : reject(new Error(`${o.what}: go ${args.join(' ')} failed (${signal ?? code}):\n${stderr.slice(-4000)}`))));
+  });
 }

@@ -5,8 +5,9 @@
 // containers/image writes its blob-info cache to /var/lib/containers/cache whatever the store,
 // and in a pid namespace of its own, so that killing it kills what its RUN steps started.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { SETPRIV } from '../support/process.ts';
 import { alive, type BuiltImage } from './cache.ts';
 
 let containers = 0;
@@ -16,15 +17,6 @@ const tmpCleanup = new Set<string>();
 const TAIL_LINES = 25;
 // Image builds share 2 cores with the developer's other work: keep them polite.
 const NICE = ['nice', '-n', '10'];
-// The kernel SIGKILLs a child whose Node process died (util-linux, Essential on Debian).
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
-  try {
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-});
 
 export class CommandError extends Error {
   readonly command: string;

@@ -8,12 +8,12 @@
 // - Knative Serving's and Eventing's commands: test/knative's module (their images: test/images).
 // runc and the CNI plugins are Debian packages that .ci/run installs.
 // CLI: `node test/node/binaries.ts` builds (or finds) them and prints where.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MODULE_DIR as KUBERNETES_MODULE, versionStamp } from '../controlplane/binaries.ts';
-import { buildIntoCache, cacheRoot, findGo, MissingToolchainError } from '../controlplane/go-cache.ts';
+import { buildIntoCache, cacheRoot, findGo, goBuild, MissingToolchainError } from '../controlplane/go-cache.ts';
 
 const KNATIVE_MODULE = join(import.meta.dirname, '..', 'knative');
 export const SERVING = ['controller', 'webhook', 'activator', 'autoscaler', 'queue'];
@@ -112,7 +112,7 @@ export async function ensureNodeBinaries(log: (line: string) => void = (l) => co
     const started = Date.now();
     await buildIntoCache(dir, complete(r), async (tmp) => {
       // `-o dir/` names each binary after its package (the module's last element for '.').
-      await goBuild(go, r, ['build', ...r.flags, '-o', `${tmp}/`, ...r.packages]);
+      await goBuild(go, { cwd: r.moduleDir, env: r.env, what: 'test cluster' }, ['build', ...r.flags, '-o', `${tmp}/`, ...r.packages]);
     });
     log(`test cluster: built ${r.outputs.join(', ')} in ${Math.round((Date.now() - started) / 1000)} s -> ${dir}`);
   }
@@ -130,18 +130,6 @@ export async function ensureNodeBinaries(log: (line: string) => void = (l) => co
     knative: { serving: dirs['knative-serving']!, eventing: dirs['knative-eventing']! },
     dirs: [k, c],
   };
-}
-
-function goBuild(go: string, r: Recipe, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(go, args, { cwd: r.moduleDir, stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, ...r.env } });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-8000); });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => (code === 0
-      ? resolve()
-      : reject(new Error(`test cluster: go ${args.join(' ')} failed (${signal ?? code}):\n${stderr.slice(-4000)}`))));
-  });
 }
 
 if (import.meta.main) {

@@ -9,7 +9,7 @@ import { waitFor, WaitTimeout } from './poll.ts';
 
 // util-linux's setpriv (Essential on Debian) makes the kernel SIGKILL the server if this Node
 // process dies without cleaning up (SIGKILL, OOM): `setpriv` execs the server, keeping its pid.
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
+export const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
   try {
     accessSync(p, constants.X_OK);
     return true;

@@ -59,3 +59,25 @@ export async function waitForService(cluster: NodeCluster, pod: ClientPod, host:
   const out = await cluster.kubectl(['exec', '-n', pod.namespace, pod.name, '--', '/nodejs/bin/node', '-e', script]).catch((e: unknown) => String(e));
   if (!out.includes('connected')) throw new Error(`${host}:${port} never accepted a connection from ${pod.namespace}/${pod.name}: ${out}`);
 }
+
+export interface TimedAnswer {
+  status: number;
+  /** Request sent -> whole answer received, measured inside the pod. */
+  ms: number;
+  body: string;
+}
+
+/** `n` requests sent at once from inside the client pod, each timed there (no kubectl in the figure). */
+export async function concurrentRequestsFrom(cluster: NodeCluster, pod: ClientPod, url: string, n: number, headers: Record<string, string> = {}): Promise<TimedAnswer[]> {
+  const script = `const n = ${n}; const url = ${JSON.stringify(url)}; const headers = ${JSON.stringify(headers)};
+    Promise.all(Array.from({ length: n }, async () => {
+      const t = performance.now();
+      try {
+        const res = await fetch(url, { headers, signal: AbortSignal.timeout(120000) });
+        const body = await res.text();
+        return { status: res.status, ms: performance.now() - t, body };
+      } catch (e) { return { status: 0, ms: performance.now() - t, body: String(e) }; }
+    })).then((r) => console.log(JSON.stringify(r)));`;
+  const out = await cluster.kubectl(['exec', '-n', pod.namespace, pod.name, '--', '/nodejs/bin/node', '-e', script]);
+  return JSON.parse(out) as TimedAnswer[];
+}

@@ -32,8 +32,8 @@ export function useNodeCluster(opts: { import?: Array<keyof Images> } = {}): Clu
         return await step();
       } catch (err) {
         const report = cluster ? await cluster.report(namespace).catch((e: unknown) => String(e)) : '(no cluster)';
-        if (err instanceof Error) err.message += `\n--- test cluster state ---\n${report}`;
-        throw err;
+        // A new error: the reporter prints an assertion's diff, not an amended message.
+        throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- test cluster state ---\n${report}`, { cause: err });
       }
     },
   };

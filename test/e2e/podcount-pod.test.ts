@@ -11,36 +11,15 @@ import type { NodeCluster } from '../node/node-cluster.ts';
 import { waitFor } from '../support/poll.ts';
 import { requestFrom, waitForService, type ClientPod } from './client.ts';
 import { useNodeCluster } from './cluster-fixture.ts';
+import { countMatchesTruth as matchesTruth, type Query } from './truth.ts';
 import { baseObjects, clientPod, pausePod, podcountDeployment, toYaml } from './workloads.ts';
 
 const PODCOUNT_URL = 'http://podcount.podcount.svc.cluster.local';
 const CLIENT: ClientPod = { namespace: 'e2e-client', name: 'client' };
 const restrictedNamespace = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } });
 
-/** The API server's own count, as the admin sees it. */
-async function truth(cluster: NodeCluster, q: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {}): Promise<number> {
-  const params = new URLSearchParams();
-  if (q.labelSelector) params.set('labelSelector', q.labelSelector);
-  if (q.fieldSelector) params.set('fieldSelector', q.fieldSelector);
-  const path = q.namespace ? `/api/v1/namespaces/${q.namespace}/pods` : '/api/v1/pods';
-  return ((await cluster.admin.must(`${path}?${params}`)).json.items as unknown[]).length;
-}
-
-/** podcount's answer for `query`, taken while the truth stood still (pods come and go meanwhile). */
-async function countMatchesTruth(cluster: NodeCluster, query: Record<string, string> = {}): Promise<number> {
-  const path = `/?${new URLSearchParams(query)}`;
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const before = await truth(cluster, query);
-    const res = await requestFrom(cluster, CLIENT, `${PODCOUNT_URL}${path}`);
-    const after = await truth(cluster, query);
-    assert.equal(res.status, 200, res.body);
-    if (before === after) {
-      assert.equal(res.json.count, before, `podcount counted ${res.json.count} for ${path}, the API server holds ${before}`);
-      return before;
-    }
-  }
-  throw new Error(`the pod count for ${path} never stood still`);
-}
+/** podcount's count through its Service equals the API truth. */
+const countMatchesTruth = (cluster: NodeCluster, query: Query = {}) => matchesTruth(cluster, CLIENT, PODCOUNT_URL, query);
 
 async function podOf(cluster: NodeCluster, namespace: string, app: string): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const pods = (await cluster.admin.must(`/api/v1/namespaces/${namespace}/pods?labelSelector=app.kubernetes.io%2Fname%3D${app}`)).json.items as any[]; // eslint-disable-line @typescript-eslint/no-explicit-any

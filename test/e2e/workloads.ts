@@ -61,6 +61,14 @@ export function podcountDeployment(o: { image: string; namespace?: string; name?
   ];
 }
 
+/** knative/base/service.yaml as it is, but for the name and the image (the bench's floor runs the same spec). */
+export function knativeService(o: { image: string; name: string }): Obj {
+  const ksvc = parse(readFileSync(join(KNATIVE, 'base/service.yaml'), 'utf8')) as Obj;
+  ksvc['metadata'].name = o.name;
+  ksvc['spec'].template.spec.containers[0].image = o.image;
+  return ksvc;
+}
+
 /** A long-running pod that requests come from: restricted, no API token of its own. */
 export function clientPod(o: { image: string; namespace: string; name?: string }): Obj {
   return {

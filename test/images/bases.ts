@@ -7,7 +7,7 @@
 //    it, passwd/group with root and nonroot (65532), trixie's Mozilla CA bundle, no shell.
 // Both are one layer, written straight into a scratch container's folder (vfs: a plain folder).
 // Their cache keys hold the source text of their steps and the constants those use.
-import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { Buildah, run } from './buildah.ts';
 import { fileHash, imagesDir } from './cache.ts';
@@ -102,6 +102,8 @@ export async function buildRuntimeBase(b: Buildah, ref: string, buildRef: string
     if (/not found/.test(ldd) || !libs.some((l) => l.includes('libc.so')) || !libs.some((l) => l.includes('ld-linux'))) throw new Error(`images: unexpected ldd output:\n${ldd}`);
     for (const lib of libs) copyWithLinks(from, lib, root);
     for (const f of ['/etc/ssl/certs/ca-certificates.crt', '/etc/nsswitch.conf', '/etc/os-release']) copyWithLinks(from, f, root);
+    // distroless ships tzdata: Go and Node programs resolve zone names like Etc/UTC from it.
+    cpSync(join(from, 'usr/share/zoneinfo'), join(root, 'usr/share/zoneinfo'), { recursive: true, verbatimSymlinks: true });
 
     writeFileSync(join(root, 'etc/passwd'), `root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:${NONROOT}:${NONROOT}:nonroot:/home/nonroot:/sbin/nologin\n`);
     writeFileSync(join(root, 'etc/group'), `root:x:0:\nnonroot:x:${NONROOT}:\n`);

@@ -1,6 +1,7 @@
 // The test cluster's images, built on this machine without any registry (none is reachable):
 // pause, coredns, podcount (the repo's Dockerfile with local stand-ins for its two bases), a
-// curl-like client and a hello-world floor. Each is an OCI archive for
+// curl-like client and a hello-world floor; and Knative's commands as ko builds them (knative.ts,
+// ensureKnativeImages). Each is an OCI archive for
 // `ctr -n k8s.io images import --base-name localhost/NAME <archive>`, which names it `ref`.
 // Cached in ~/.cache/podcount/images/ by a key of everything that determines it (recipe text,
 // inputs' content, base images' ids): a second call with nothing changed reads only hashes.
@@ -9,13 +10,14 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { basename, delimiter, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MODULE_DIR as CONTROLPLANE_DIR } from '../controlplane/binaries.ts';
 import { buildIntoCache, findGo } from '../controlplane/go-cache.ts';
 import { buildBaseInputs, buildBuildBase, buildRuntimeBase, npmTarball, runtimeBaseInputs } from './bases.ts';
 import { Buildah, run } from './buildah.ts';
 import { entryComplete, entryDir, fileHash, imagesDir, keyOf, pruneEntries, readEntry, treeHash, withLock, type BuiltImage } from './cache.ts';
+import { buildKnativeBase, knativeAppInputs, knativeAppStep, knativeBaseInputs } from './knative.ts';
 
 export type { BuiltImage } from './cache.ts';
 export { inspectImage, runInImage, writableBy, type FileFacts, type ImageFacts } from './inspect.ts';
@@ -26,6 +28,7 @@ export interface Images {
   podcount: BuiltImage;
   client: BuiltImage;
   hello: BuiltImage;
+  curl: BuiltImage;
 }
 
 export interface EnsureOptions {
@@ -48,12 +51,31 @@ export async function ensureImages(opts: { corednsBinary: string } & EnsureOptio
     podcount: await s.podcount(),
     client: await s.client(),
     hello: await s.hello(),
+    curl: await s.curl(),
   }));
 }
 
 /** One image (and the bases it needs) without the others, e.g. for a test of that image alone. */
 export async function ensureImage(name: Exclude<keyof Images, 'coredns'>, opts: EnsureOptions = {}): Promise<BuiltImage> {
   return session(opts, (s) => s[name]());
+}
+
+/** A Knative command to image: `name` (e.g. knative-serving-queue) and its static binary. */
+export interface KnativeCommand {
+  name: string;
+  binary: string;
+}
+
+/**
+ * Knative's images as ko builds them (test/images/knative.ts), one per command, by `name`:
+ * `localhost/<name>:<key>`, built into the cache where missing.
+ */
+export async function ensureKnativeImages(commands: KnativeCommand[], opts: EnsureOptions = {}): Promise<Record<string, BuiltImage>> {
+  return session(opts, async (s) => {
+    const out: Record<string, BuiltImage> = {};
+    for (const c of commands) out[c.name] = await s.knative(c);
+    return out;
+  });
 }
 
 async function session<T>(opts: EnsureOptions, use: (s: Session) => Promise<T>): Promise<T> {
@@ -79,6 +101,7 @@ class Session {
   #cleaned = false;
   #buildBase: Promise<BuiltImage> | undefined;
   #runtimeBase: Promise<BuiltImage> | undefined;
+  #knativeBase: Promise<BuiltImage> | undefined;
 
   constructor(b: Buildah, log: (line: string) => void) {
     this.#b = b;
@@ -166,6 +189,36 @@ class Session {
         await this.#b.run(['config', '--workingdir', '/app', '--cmd', '["/app/hello.mjs"]', '--port', '8080/tcp', c]);
         return this.#b.commit(c, ref);
       }));
+  }
+
+  /**
+   * Debian trixie's curl, for the shipped CronJob (which runs `/bin/sh -c "exec curl ..."` from
+   * curlimages/curl): the build base with Debian's curl package, user 100 as curlimages/curl.
+   */
+  async curl(): Promise<BuiltImage> {
+    const base = await this.buildBase();
+    return this.#entry('curl', { packages: ['curl'] }, [base], (ref, logFile) =>
+      this.#b.withContainer(base.ref, async (c) => {
+        await this.#b.run(['run', '--isolation', 'chroot', c, '--', 'sh', '-c',
+          'apt-get update -qq && apt-get install -y -qq --no-install-recommends curl && rm -rf /var/lib/apt/lists/*'], { logFile });
+        await this.#b.run(['config', '--user', '100:101', '--entrypoint', '["curl"]', '--cmd', '["--help"]', '--workingdir', '/', c]);
+        return this.#b.commit(c, ref);
+      }));
+  }
+
+  /** Knative's static base (distroless static:nonroot's shape), from the runtime base's trixie files. */
+  knativeBase(): Promise<BuiltImage> {
+    this.#knativeBase ??= this.runtimeBase().then((runtime) =>
+      this.#entry('knative-static-base', knativeBaseInputs(), [runtime], (ref) => buildKnativeBase(this.#b, ref, runtime.ref)));
+    return this.#knativeBase;
+  }
+
+  /** One Knative command as ko lays it out: /ko-app/<binary's name> on the static base. */
+  async knative(c: KnativeCommand): Promise<BuiltImage> {
+    const base = await this.knativeBase();
+    const app = basename(c.binary);
+    return this.#entry(c.name, { ...knativeAppInputs(), app, binary: fileHash(c.binary) }, [base], (ref) =>
+      knativeAppStep(this.#b, ref, base.ref, c.binary, app));
   }
 
   /** Older cache entries of the names this session used, and their images in the store. */

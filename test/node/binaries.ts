@@ -17,7 +17,9 @@ import { buildIntoCache, cacheRoot, findGo, goBuild, MissingToolchainError } fro
 
 const KNATIVE_MODULE = join(import.meta.dirname, '..', 'knative');
 export const SERVING = ['controller', 'webhook', 'activator', 'autoscaler', 'queue'];
-export const EVENTING = ['controller', 'webhook', 'in_memory/channel_controller', 'in_memory/channel_dispatcher', 'broker/ingress', 'broker/filter', 'mtping', 'event_display'];
+/** Every Eventing command its core, in-memory channel and MT broker YAML names, and event_display (a recorder for tests). */
+export const EVENTING = ['controller', 'webhook', 'in_memory/channel_controller', 'in_memory/channel_dispatcher', 'mtchannel_broker', 'broker/ingress', 'broker/filter', 'mtping',
+  'jobsink', 'requestreply', 'apiserver_receive_adapter', 'auth_proxy', 'event_display'];
 
 interface Recipe {
   name: string;
@@ -81,7 +83,7 @@ export interface NodeBinaries {
   containerdShim: string;
   ctr: string;
   coredns: string;
-  /** Knative's commands, by recipe (knative-serving, knative-eventing) and command name. */
+  /** The folders of Knative's commands (each binary named after its package's last element). */
   knative: { serving: string; eventing: string };
   /** Folders holding them (the shim must be on containerd's PATH). */
   dirs: string[];

@@ -1,0 +1,61 @@
+// Deploys the shipped knative/ (or one of its overlays) to the test cluster as a user would, with
+// `kubectl apply -k`: a kustomization made at run time whose resource is the shipped folder, with
+// the images substituted and the patches in knative-overlay/ (see its README for why each).
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import type { NodeCluster } from '../node/node-cluster.ts';
+
+const KNATIVE = resolve(import.meta.dirname, '..', '..', 'knative');
+const PATCHES = join(import.meta.dirname, 'knative-overlay');
+
+export interface DeployOptions {
+  podcountImage: string;
+  curlImage: string;
+  /** A folder under knative/ ('' for knative/ itself, 'overlays/namespace-scoped', ...). */
+  variant?: string;
+  /** Deploy into this namespace instead of `podcount` (kustomize's namespace transformer). */
+  namespace?: string;
+}
+
+/** The kustomization, rendered (what `kubectl kustomize` prints), for inspection and apply. */
+export async function renderPodcount(cluster: NodeCluster, o: DeployOptions): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'podcount-kustomize-'));
+  try {
+    const namespace = o.namespace ?? 'podcount';
+    for (const f of readdirSync(PATCHES).filter((f) => f.endsWith('.yaml'))) {
+      writeFileSync(join(dir, f), readFileSync(join(PATCHES, f), 'utf8').replaceAll('NAMESPACE', namespace));
+    }
+    const [repo, tag] = splitRef(o.podcountImage);
+    const [curlRepo, curlTag] = splitRef(o.curlImage);
+    writeFileSync(join(dir, 'kustomization.yaml'), JSON.stringify({
+      apiVersion: 'kustomize.config.k8s.io/v1beta1',
+      kind: 'Kustomization',
+      // Relative: kustomize refuses an absolute path for a base.
+      resources: [relative(dir, join(KNATIVE, o.variant ?? ''))],
+      ...(o.namespace ? { namespace: o.namespace } : {}),
+      images: [
+        { name: 'ghcr.io/podcount/podcount', newName: repo, newTag: tag },
+        { name: 'docker.io/curlimages/curl', newName: curlRepo, newTag: curlTag },
+      ],
+      patches: [
+        { path: 'trigger-subscriber.yaml', target: { kind: 'Trigger' } },
+        { path: 'cronjob-target.yaml', target: { kind: 'CronJob', name: 'podcount-ping' } },
+        { path: 'pingsource-schedule.yaml', target: { kind: 'PingSource', name: 'podcount-ping' } },
+      ],
+    }, null, 2));
+    copyFileSync(join(PATCHES, 'README.md'), join(dir, 'README.md'));
+    return await cluster.kubectl(['kustomize', dir]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function deployPodcount(cluster: NodeCluster, o: DeployOptions): Promise<string> {
+  return cluster.apply(await renderPodcount(cluster, o));
+}
+
+function splitRef(ref: string): [string, string] {
+  const i = ref.lastIndexOf(':');
+  return [ref.slice(0, i), ref.slice(i + 1)];
+}

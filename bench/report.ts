@@ -7,6 +7,8 @@ import type { ScaleRow } from './scale.ts';
 
 interface Cold { measuredAt: string; rounds: number; results: Array<{ name: string; medianMs: number; p90Ms: number; ratio: number }> }
 interface Scale { measuredAt: string; creation: Array<{ pods: number; seconds: number; perSecond: number }>; rows: ScaleRow[]; representations: Array<{ pods: number; representation: string; bytesPer500: number }> }
+interface PodStart { rounds: number; results: Array<{ name: string; medianMs: number; ratio: number; all: number[] }>; imageBytes: { podcount: number; hello: number }; podcountRssMb: number }
+interface FromZero { rounds: number; results: Array<{ name: string; medianMs: number; ratio: number; all: number[]; phases: { toScheduled: number; toSandbox: number; toContainer: number; toAnswer: number } }>; warm: Record<string, number> }
 interface Load { measuredAt: string; pods: number; results: Array<{ connections: number; path: string; seconds: number; requestsPerSecond: number; p50Ms: number; p99Ms: number; errors: number; apiListsPerSecond: number; answersPerApiList: number }> }
 
 const cell = (c: string | number) => String(c).replaceAll('|', '\\|');
@@ -19,6 +21,9 @@ export function report(): string {
   const cold = loadResult<Cold>('coldstart');
   const scale = loadResult<Scale>('scale');
   const load = loadResult<Load>('load');
+  const podStart = loadResult<PodStart>('podstart');
+  const fromZero = loadResult<FromZero>('fromzero');
+  const zeroPodcount = fromZero.results.find((r) => r.name.startsWith('podcount'))!;
   const row = (pods: number, method: string, filtered: boolean) => scale.rows.find((r) => r.pods === pods && r.method.startsWith(method) && r.filtered === filtered)!;
   const max = Math.max(...scale.rows.map((r) => r.pods));
   const floor = cold.results[0]!;
@@ -41,6 +46,7 @@ export function report(): string {
 | < 4 KB from the API server for it | ${unfiltered.bytes} B | ${verdict((unfiltered.bytes ?? 1e9) < 4096)} |
 | peak RSS < 80 MB at every pod count, filtered or not | ${peak} MB at most | ${verdict(peak < 80)} |
 | filtered count at ${max / 1000}k pods ≥ 10× faster than kubectl | ${ms(filtered.ms)} vs ${ms(kubectlFiltered.ms)}: ${round(kubectlFiltered.ms / filtered.ms, 1)}× | ${verdict(kubectlFiltered.ms / filtered.ms >= 10)} |
+| scale from zero ≤ 1.1× a hello-world \`node:http\` Knative Service | ${ms(zeroPodcount.medianMs)}: ${zeroPodcount.ratio}× the floor (${ms(fromZero.results[0]!.medianMs)}) | ${verdict(zeroPodcount.ratio <= 1.1)} |
 | 200 concurrent callers: zero errors, API lists bounded by coalescing | ${burst.errors} errors; ${burst.requestsPerSecond} answers/s from ${burst.apiListsPerSecond} API lists/s (${burst.answersPerApiList} answers per list) | ${verdict(burst.errors === 0)} |
 
 ### Cold start (\`npm run bench -- coldstart\`, median of ${cold.rounds} interleaved rounds)
@@ -60,6 +66,32 @@ ${md(['pods', 'method', 'filter', 'time', 'bytes from the API server', 'peak RSS
 ![count time and peak RSS against the pod count](bench/results/scale.png)
 
 One list page of 500 pods matching \`app=web\`, by representation: ${scale.representations.filter((r) => r.pods === max).map((r) => `${r.representation} ${kb(r.bytesPer500)}`).join(', ')}.
+
+### Scale from zero (\`npm run bench -- fromzero\`, the real test node with Knative Serving 1.23, median of ${fromZero.rounds} interleaved rounds)
+
+A request from a client pod to the revision at zero scale (Knative's activator holds it) until the
+first correct answer, timed inside the client pod; both services are \`knative/base/service.yaml\`
+with only the image (and name) changed. No Knative ingress runs here: requests go to the
+revision's Service, which is where an ingress would send them too.
+
+${md(['service', 'median', '× floor', 'runs'], fromZero.results.map((r) => [r.name, ms(r.medianMs), r.ratio, r.all.map(ms).join(', ')]))}
+
+Where the time goes (medians; the components' own timestamps: the scheduler's event, containerd's CRI log lines, the answer):
+
+${md(['service', 'activator → autoscaler → Deployment → scheduled', 'sandbox up (kubelet, containerd, CNI)', 'container started (runc)', 'process, readiness, activator → answer'], fromZero.results.map((r) => [r.name, ms(r.phases.toScheduled), ms(r.phases.toSandbox), ms(r.phases.toContainer), ms(r.phases.toAnswer)]))}
+
+Warm, podcount (median of 10 sequential requests from a client pod, a new connection each):
+
+${md(['path', 'median'], Object.entries(fromZero.warm).map(([k, v]) => [k, ms(v)]))}
+
+### Pod start (\`npm run bench -- podstart\`, the real test node without Knative, median of ${podStart.rounds} interleaved rounds)
+
+A bare pod of \`knative/base/service.yaml\`'s container created through the API, then polled every
+20 ms through kube-apiserver's pod proxy until the first correct answer.
+
+${md(['pod', 'median', '× floor', 'runs'], podStart.results.map((r) => [r.name, ms(r.medianMs), r.ratio, r.all.map(ms).join(', ')]))}
+
+Images (OCI archives, compressed layers): podcount ${kb(podStart.imageBytes.podcount)}, the hello-world floor ${kb(podStart.imageBytes.hello)}, both nearly all the \`node\` binary. podcount's RSS in its pod after 20 counts: ${podStart.podcountRssMb} MB.
 
 ### Load (\`npm run bench -- load\`, ${load.pods} pods, one instance, ${load.results[0]!.seconds} s per row)
 

@@ -7,11 +7,11 @@
 //
 // Answers are reused for PODCOUNT_AUTH_CACHE_SECONDS (10 s, Kubernetes' own delegated
 // authentication and authorization default), a token's at most until its own expiry; each cache
-// holds PODCOUNT_AUTH_CACHE_ENTRIES answers (1024). Keys are SHA-256 hashes: of the token (with
-// the audiences) for TokenReviews, of the reviewed user (name, uid, groups, extra) and the exact
-// list for SubjectAccessReviews. A token is never stored, logged or returned.
+// holds PODCOUNT_AUTH_CACHE_ENTRIES answers (1024). Keys: for TokenReviews a SHA-256 of the token
+// (with the audiences); for SubjectAccessReviews a SHA-256 of the reviewed user (name, uid,
+// groups, extra) with the exact list asked. A token is never stored, logged or returned.
 // This module is loaded (a chunk of its own) only when PODCOUNT_AUTH=kubernetes.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { missingReviewPermissions, subjectAccessReview, tokenReview, type AccessVerdict, type Caller, type ListQuestion } from './caller-reviews.ts';
 import type { Config } from './config.ts';
 import { callerForbidden, callerUnauthenticated, noClusterConfig, type PodcountError } from './errors.ts';
@@ -26,7 +26,8 @@ export interface CheckedCaller extends Caller {
   readonly identityKey: string;
 }
 
-type Authentication = { ok: true; caller: CheckedCaller } | { ok: false; error: string };
+/** A TokenReview's answer, kept at most until `expiresAt`: the token's own expiry, when it has one. */
+type Authentication = ({ ok: true; caller: CheckedCaller } | { ok: false; error: string }) & { expiresAt: number | undefined };
 
 export interface AuthReport {
   mode: 'kubernetes';
@@ -87,16 +88,18 @@ export function createCallerAuth(o: CallerAuthOptions): CallerAuth {
       if (authorization === undefined || authorization.trim() === '') throw callerUnauthenticated('missing', audiences);
       const token = BEARER.exec(authorization)?.[1];
       if (!token || token.length > MAX_TOKEN_LENGTH) throw callerUnauthenticated('malformed', audiences);
-      const claims = readClaims(token);
-      const expiresAt = claims?.expiresAt ? Date.parse(claims.expiresAt) : undefined;
-      const review = async (): Promise<Authentication> => {
+      const key = sha256(`${audienceKey}\n${token}`);
+      const outcome = tokens.peek(key) ?? await tokens.get(key, async (): Promise<Authentication> => {
         const verdict = await tokenReview(api, token, audiences);
-        return verdict.authenticated ? { ok: true, caller: { ...verdict.caller, identityKey: identityKey(verdict.caller) } } : { ok: false, error: verdict.error };
-      };
-      // The token's own expiry (read, not verified) can only shorten how long its answer is kept.
-      const outcome = await tokens.get(sha256(`${audienceKey}\n${token}`), review, () => expiresAt);
+        // The token's own expiry (read, not verified) can only shorten how long its answer is kept.
+        const exp = readClaims(token)?.expiresAt;
+        const expiresAt = exp ? Date.parse(exp) : undefined;
+        return verdict.authenticated ? { ok: true, caller: { ...verdict.caller, identityKey: identityKey(verdict.caller) }, expiresAt } : { ok: false, error: verdict.error, expiresAt };
+      }, (a) => a.expiresAt);
       if (outcome.ok) return outcome.caller;
       // Why, in the caller's terms, from what its own token says about itself.
+      const claims = readClaims(token);
+      const expiresAt = outcome.expiresAt;
       const tokenAudiences = claims?.audiences;
       let problem: TokenProblem = 'rejected';
       if (tokenAudiences && !tokenAudiences.some((a) => audiences.includes(a))) problem = 'audience';
@@ -108,8 +111,10 @@ export function createCallerAuth(o: CallerAuthOptions): CallerAuth {
 
     async authorize(caller, q) {
       const api = requireApi();
+      // The identity is a hash already; a long question (selectors run to 4 KiB) is hashed too, to keep entries small.
       const question = JSON.stringify([q.namespace ?? null, q.labelSelector ?? null, q.fieldSelector ?? null]);
-      const verdict = await access.get(sha256(`${caller.identityKey}\n${question}`), () => subjectAccessReview(api, caller, q));
+      const key = `${caller.identityKey}\n${question.length > 200 ? sha256(question) : question}`;
+      const verdict = access.peek(key) ?? await access.get(key, () => subjectAccessReview(api, caller, q));
       if (!verdict.allowed) throw callerForbidden(caller.username, q.namespace, verdict.reason);
     },
 
@@ -146,7 +151,7 @@ export function createCallerAuth(o: CallerAuthOptions): CallerAuth {
 }
 
 function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('base64url');
+  return hash('sha256', text, 'base64url');
 }
 
 /** The whole user a SubjectAccessReview is about: two callers share a decision only if all of it is equal. */

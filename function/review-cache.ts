@@ -17,6 +17,8 @@ export interface ReviewCacheOptions {
 interface Entry<V> {
   promise: Promise<V>;
   settled: boolean;
+  /** The answer, once settled (peek() hands it out without a promise). */
+  value?: V;
   expiresAt: number;
 }
 
@@ -33,6 +35,15 @@ export class ReviewCache<V> {
     this.ttlMs = o.ttlMs;
     this.maxEntries = o.maxEntries;
     this.#now = o.now ?? Date.now;
+  }
+
+  /** A live answer for `key`, without waiting: what most requests of a burst find. */
+  peek(key: string): V | undefined {
+    const hit = this.#entries.get(key);
+    if (!hit?.settled || this.#now() >= hit.expiresAt) return undefined;
+    this.#entries.delete(key);
+    this.#entries.set(key, hit);
+    return hit.value;
   }
 
   /**
@@ -60,6 +71,7 @@ export class ReviewCache<V> {
     entry.promise = sent.then(
       (answer) => {
         entry.settled = true;
+        entry.value = answer;
         const limit = until?.(answer);
         if (limit !== undefined) entry.expiresAt = Math.min(entry.expiresAt, limit);
         if (this.#now() >= entry.expiresAt) this.#forget(key, entry);

@@ -162,9 +162,9 @@ test('answers are reused within the ttl, keyed so that no caller is ever answere
   assert.deepEqual([s.reviews('tokenreviews').length, s.reviews('subjectaccessreviews').length], [3, 5], 'asked again after 10 s');
 });
 
-test('cache keys are hashes: no token in them', async () => {
+test('cache keys hold no token: a SHA-256 of it, and of the user with the exact question', async () => {
   const s = server();
-  // The caches are private: watch the keys caller-auth.ts hands them. Each is a base64url SHA-256.
+  // The caches are private: watch the keys caller-auth.ts hands them.
   const { ReviewCache } = await import('../../function/review-cache.ts');
   const seen: string[] = [];
   const original = ReviewCache.prototype.get;
@@ -176,14 +176,15 @@ test('cache keys are hashes: no token in them', async () => {
     const b = auth(s);
     const bob = await b.authenticate(`Bearer ${BOB}`);
     await b.authorize(bob, { namespace: 'shop', labelSelector: 'app=web' });
+    await b.authorize(bob, { namespace: 'shop', labelSelector: `app in (${'x,'.repeat(200)}y)` });
   } finally {
     ReviewCache.prototype.get = original;
   }
-  assert.equal(seen.length, 2);
-  for (const key of seen) {
-    assert.match(key, /^[A-Za-z0-9_-]{43}$/);
-    assert.ok(!key.includes(BOB.slice(0, 20)));
-  }
+  const [tokenKey, shortQuestion, longQuestion] = seen;
+  assert.match(tokenKey!, /^[A-Za-z0-9_-]{43}$/);
+  assert.match(shortQuestion!, /^[A-Za-z0-9_-]{43}\n\["shop","app=web",null\]$/);
+  assert.match(longQuestion!, /^[A-Za-z0-9_-]{43}\n[A-Za-z0-9_-]{43}$/, 'a long question is hashed too');
+  for (const key of seen) for (const part of BOB.split('.')) assert.ok(!key.includes(part));
 });
 
 test('a token\'s answer is not kept past the token\'s own expiry', async () => {

@@ -115,3 +115,17 @@ test('a review that throws before returning a promise is a failure like any othe
   await assert.rejects(cache.get('k', () => { throw new Error('bug'); }), /bug/);
   assert.equal(cache.size, 0);
 });
+
+test('peek hands out a live answer without waiting, and nothing in flight or expired', async () => {
+  const c = clock();
+  const cache = new ReviewCache<string>({ ttlMs: 10_000, maxEntries: 10, now: c.now });
+  const r = reviewer<string>();
+  const pending = cache.get('k', r.review);
+  assert.equal(cache.peek('k'), undefined, 'in flight');
+  r.pending[0]!.resolve('yes');
+  await pending;
+  assert.equal(cache.peek('k'), 'yes');
+  c.advance(10_000);
+  assert.equal(cache.peek('k'), undefined, 'expired');
+  assert.equal(cache.peek('other'), undefined);
+});

@@ -20,9 +20,14 @@ function reviewer<V>() {
   };
 }
 
-test('an answer is reused until ttl after its review was sent, then asked again', async () => {
+/** A cache on a fake clock, and a review the test answers. */
+function setUp(o: { ttlMs?: number; maxEntries?: number } = {}) {
   const c = clock();
-  const cache = new ReviewCache<string>({ ttlMs: 10_000, maxEntries: 10, now: c.now });
+  return { c, cache: new ReviewCache<string>({ ttlMs: o.ttlMs ?? 10_000, maxEntries: o.maxEntries ?? 10, now: c.now }), r: reviewer<string>() };
+}
+
+test('an answer is reused until ttl after its review was sent, then asked again', async () => {
+  const { c, cache } = setUp();
   let asked = 0;
   const review = async () => `answer ${++asked}`;
   assert.equal(await cache.get('k', review), 'answer 1');
@@ -34,9 +39,7 @@ test('an answer is reused until ttl after its review was sent, then asked again'
 });
 
 test('the ttl counts from when the review was sent, not from when it answered', async () => {
-  const c = clock();
-  const cache = new ReviewCache<string>({ ttlMs: 10_000, maxEntries: 10, now: c.now });
-  const r = reviewer<string>();
+  const { c, cache, r } = setUp();
   const first = cache.get('k', r.review);
   c.advance(8_000); // a slow review
   r.pending[0]!.resolve('slow');
@@ -47,8 +50,7 @@ test('the ttl counts from when the review was sent, not from when it answered', 
 });
 
 test('an answer\'s own limit (a token\'s expiry) shortens its life, never lengthens it', async () => {
-  const c = clock();
-  const cache = new ReviewCache<string>({ ttlMs: 10_000, maxEntries: 10, now: c.now });
+  const { c, cache } = setUp();
   let asked = 0;
   const review = async () => `a${++asked}`;
   await cache.get('soon', review, () => c.now() + 3_000);
@@ -62,9 +64,7 @@ test('an answer\'s own limit (a token\'s expiry) shortens its life, never length
 });
 
 test('callers asking while a review is in flight share it; a failed review is not kept', async () => {
-  const c = clock();
-  const cache = new ReviewCache<string>({ ttlMs: 10_000, maxEntries: 10, now: c.now });
-  const r = reviewer<string>();
+  const { cache, r } = setUp();
   const all = Array.from({ length: 200 }, () => cache.get('k', r.review));
   assert.equal(r.asked(), 1);
   r.pending[0]!.reject(new Error('API server down'));
@@ -78,9 +78,7 @@ test('callers asking while a review is in flight share it; a failed review is no
 });
 
 test('with ttl 0 only a review in flight is shared', async () => {
-  const c = clock();
-  const cache = new ReviewCache<string>({ ttlMs: 0, maxEntries: 10, now: c.now });
-  const r = reviewer<string>();
+  const { cache, r } = setUp({ ttlMs: 0 });
   const a = cache.get('k', r.review);
   const b = cache.get('k', r.review);
   assert.equal(r.asked(), 1);
@@ -92,8 +90,7 @@ test('with ttl 0 only a review in flight is shared', async () => {
 });
 
 test('bounded in size: the least recently used answer goes first', async () => {
-  const c = clock();
-  const cache = new ReviewCache<string>({ ttlMs: 10_000, maxEntries: 3, now: c.now });
+  const { cache } = setUp({ maxEntries: 3 });
   let asked = 0;
   const review = async () => `a${++asked}`;
   for (const k of ['a', 'b', 'c']) await cache.get(k, review);
@@ -117,9 +114,7 @@ test('a review that throws before returning a promise is a failure like any othe
 });
 
 test('peek hands out a live answer without waiting, and nothing in flight or expired', async () => {
-  const c = clock();
-  const cache = new ReviewCache<string>({ ttlMs: 10_000, maxEntries: 10, now: c.now });
-  const r = reviewer<string>();
+  const { c, cache, r } = setUp();
   const pending = cache.get('k', r.review);
   assert.equal(cache.peek('k'), undefined, 'in flight');
   r.pending[0]!.resolve('yes');

@@ -8,7 +8,7 @@ import type { ScaleRow } from './scale.ts';
 
 interface Cold { measuredAt: string; rounds: number; results: Array<{ name: string; medianMs: number; p90Ms: number; ratio: number }> }
 interface Scale { measuredAt: string; creation: Array<{ pods: number; seconds: number; perSecond: number }>; rows: ScaleRow[]; representations: Array<{ pods: number; representation: string; bytesPer500: number }> }
-interface Load { measuredAt: string; pods: number; results: LoadRow[] }
+interface Load { measuredAt: string; pods: number; rounds: number; roundSeconds: number; results: LoadRow[] }
 
 const cell = (c: string | number) => String(c).replaceAll('|', '\\|');
 const md = (headers: string[], rows: Array<Array<string | number>>) =>
@@ -66,15 +66,18 @@ ${md(['pods', 'method', 'filter', 'time', 'bytes from the API server', 'peak RSS
 
 One list page of 500 pods matching \`app=web\`, by representation: ${scale.representations.filter((r) => r.pods === max).map((r) => `${r.representation} ${kb(r.bytesPer500)}`).join(', ')}.
 
-### Load (\`npm run bench -- load\`, ${load.pods} pods, one instance, ${load.results[0]!.seconds} s per row)
+### Load (\`npm run bench -- load\`, ${load.pods} pods, one instance per mode)
 
 Each row twice, side by side in one run: callers let in (\`PODCOUNT_AUTH=none\`) and callers checked
 (\`kubernetes\`: one ServiceAccount token for every connection; reviews are what the API server
-counted, TokenReviews plus SubjectAccessReviews).
+counted, TokenReviews plus SubjectAccessReviews). Answers/s and latencies are the medians of
+${load.rounds} rounds of ${load.roundSeconds} s that alternate between the two modes (the machine is
+shared, and its background load drifts); lists and reviews per second are over all of a mode's
+rounds (a review's answer lasts 10 s of wall time, which the other mode's rounds share).
 
 ${md(['callers', 'query', 'auth', 'answers/s', 'p50', 'p99', 'errors', 'API lists/s', 'answers per API list', 'reviews/s'], load.results.map((r) => [r.connections, `\`${r.path}\``, r.auth, r.requestsPerSecond, `${r.p50Ms} ms`, `${r.p99Ms} ms`, r.errors, r.apiListsPerSecond, r.answersPerApiList, r.reviewsPerSecond]))}
 
-Measured ${cold.measuredAt.slice(0, 10)} on the 2-core development machine, Node ${process.version}, kube-apiserver 1.36.3.
+Measured ${cold.measuredAt.slice(0, 10)}${load.measuredAt.slice(0, 10) !== cold.measuredAt.slice(0, 10) ? ` (load: ${load.measuredAt.slice(0, 10)})` : ''} on the 2-core development machine, Node ${process.version}, kube-apiserver 1.36.3.
 `;
   writeFileSync(join(RESULTS, 'summary.md'), text);
   console.log(`report: ${join(RESULTS, 'summary.md')}`);

@@ -33,7 +33,7 @@ export interface Config {
   logLevel: string;
   /** `kubernetes`: every request but /healthz needs a Bearer token, checked by TokenReview and SubjectAccessReview. */
   auth: AuthMode;
-  /** The token audiences podcount accepts (TokenReview spec.audiences); the API server's own is refused at start. */
+  /** The token audiences podcount accepts (TokenReview spec.audiences): its own, never the API server's (an error line at start says so). */
   authAudiences: string[];
   /** How long a review's answer is reused (0: only while it is in flight). */
   authCacheSeconds: number;

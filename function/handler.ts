@@ -4,8 +4,8 @@
 // process (the client-go program that listed every pod crash-looped on its first 403).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { App } from './app.ts';
-import type { CallerAuth, CheckedCaller } from './caller-auth.ts';
 import { readBody } from './body.ts';
+import type { CallerAuth, CheckedCaller } from './caller-auth.ts';
 import { diagnose } from './diagnose.ts';
 import { badRequestTarget, internal, methodNotAllowed, notAcceptable, notFound, PodcountError } from './errors.ts';
 import { isCloudEvent, parseEvent, replyMessage, replySource, type IncomingEvent } from './event.ts';

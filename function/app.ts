@@ -1,5 +1,6 @@
 // Everything built once per instance, at cold start: configuration, logger, the cluster
-// connection, the coalescer and, when on, the caller checks. Requests only use it; nothing here runs per invocation.
+// connection, the coalescer and, when on, the caller checks. Requests only use it; nothing here
+// runs per invocation.
 import type { CallerAuth } from './caller-auth.ts';
 import { Coalescer } from './coalesce.ts';
 import type { Resolution } from './cluster.ts';

@@ -3,13 +3,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadResult, RESULTS, round } from './lib.ts';
+import type { LoadRow } from './load.ts';
 import type { ScaleRow } from './scale.ts';
 
 interface Cold { measuredAt: string; rounds: number; results: Array<{ name: string; medianMs: number; p90Ms: number; ratio: number }> }
 interface Scale { measuredAt: string; creation: Array<{ pods: number; seconds: number; perSecond: number }>; rows: ScaleRow[]; representations: Array<{ pods: number; representation: string; bytesPer500: number }> }
 interface PodStart { rounds: number; results: Array<{ name: string; medianMs: number; ratio: number; all: number[] }>; imageBytes: { podcount: number; hello: number }; podcountRssMb: number }
 interface FromZero { rounds: number; results: Array<{ name: string; medianMs: number; ratio: number; all: number[]; phases: { toScheduled: number; toSandbox: number; toContainer: number; toAnswer: number } }>; warm: Record<string, number> }
-interface Load { measuredAt: string; pods: number; results: Array<{ connections: number; path: string; seconds: number; requestsPerSecond: number; p50Ms: number; p99Ms: number; errors: number; apiListsPerSecond: number; answersPerApiList: number }> }
+interface Load { measuredAt: string; pods: number; rounds: number; roundSeconds: number; results: LoadRow[] }
 
 const cell = (c: string | number) => String(c).replaceAll('|', '\\|');
 const md = (headers: string[], rows: Array<Array<string | number>>) =>
@@ -34,7 +35,10 @@ export function report(): string {
   const filtered = row(max, 'podcount', true);
   const kubectlFiltered = row(max, 'kubectl', true);
   const peak = Math.max(...scale.rows.filter((r) => r.method === 'podcount').map((r) => r.peakRssMb ?? 0));
-  const burst = load.results.find((r) => r.connections === 200 && r.path === '/')!;
+  const burst = load.results.find((r) => r.connections === 200 && r.path === '/' && r.auth === 'none')!;
+  const checked = load.results.find((r) => r.connections === 200 && r.path === '/' && r.auth === 'kubernetes')!;
+  const authRatio = checked.requestsPerSecond / burst.requestsPerSecond;
+  const checkedRows = load.results.filter((r) => r.auth === 'kubernetes');
   const verdict = (ok: boolean) => (ok ? 'met' : '**not met**');
 
   const text = `### Targets (DESIGN §7), as measured
@@ -48,6 +52,7 @@ export function report(): string {
 | filtered count at ${max / 1000}k pods ≥ 10× faster than kubectl | ${ms(filtered.ms)} vs ${ms(kubectlFiltered.ms)}: ${round(kubectlFiltered.ms / filtered.ms, 1)}× | ${verdict(kubectlFiltered.ms / filtered.ms >= 10)} |
 | scale from zero ≤ 1.1× a hello-world \`node:http\` Knative Service | ${ms(zeroPodcount.medianMs)}: ${zeroPodcount.ratio}× the floor (${ms(fromZero.results[0]!.medianMs)}) | ${verdict(zeroPodcount.ratio <= 1.1)} |
 | 200 concurrent callers: zero errors, API lists bounded by coalescing | ${burst.errors} errors; ${burst.requestsPerSecond} answers/s from ${burst.apiListsPerSecond} API lists/s (${burst.answersPerApiList} answers per list) | ${verdict(burst.errors === 0)} |
+| with caller authorization on: throughput within 10 % of off, reviews bounded by caching | ${checked.requestsPerSecond} vs ${burst.requestsPerSecond} answers/s: ${round(authRatio * 100)} %; ${Math.max(...checkedRows.map((r) => r.reviewsPerSecond))} reviews/s at most (TokenReviews + SubjectAccessReviews), ${checkedRows.reduce((n, r) => n + r.errors, 0)} errors | ${verdict(authRatio >= 0.9 && checkedRows.every((r) => r.errors === 0))} |
 
 ### Cold start (\`npm run bench -- coldstart\`, median of ${cold.rounds} interleaved rounds)
 
@@ -93,11 +98,18 @@ ${md(['pod', 'median', '× floor', 'runs'], podStart.results.map((r) => [r.name,
 
 Images (OCI archives, compressed layers): podcount ${kb(podStart.imageBytes.podcount)}, the hello-world floor ${kb(podStart.imageBytes.hello)}, both nearly all the \`node\` binary. podcount's RSS in its pod after 20 counts: ${podStart.podcountRssMb} MB.
 
-### Load (\`npm run bench -- load\`, ${load.pods} pods, one instance, ${load.results[0]!.seconds} s per row)
+### Load (\`npm run bench -- load\`, ${load.pods} pods, one instance per mode)
 
-${md(['callers', 'query', 'answers/s', 'p50', 'p99', 'errors', 'API lists/s', 'answers per API list'], load.results.map((r) => [r.connections, `\`${r.path}\``, r.requestsPerSecond, `${r.p50Ms} ms`, `${r.p99Ms} ms`, r.errors, r.apiListsPerSecond, r.answersPerApiList]))}
+Each row twice, side by side in one run: callers let in (\`PODCOUNT_AUTH=none\`) and callers checked
+(\`kubernetes\`: one ServiceAccount token for every connection; reviews are what the API server
+counted, TokenReviews plus SubjectAccessReviews). Answers/s and latencies are the medians of
+${load.rounds} rounds of ${load.roundSeconds} s that alternate between the two modes (the machine is
+shared, and its background load drifts); lists and reviews per second are over all of a mode's
+rounds (a review's answer lasts 10 s of wall time, which the other mode's rounds share).
 
-Measured ${cold.measuredAt.slice(0, 10)} on the 2-core development machine, Node ${process.version}, kube-apiserver 1.36.3.
+${md(['callers', 'query', 'auth', 'answers/s', 'p50', 'p99', 'errors', 'API lists/s', 'answers per API list', 'reviews/s'], load.results.map((r) => [r.connections, `\`${r.path}\``, r.auth, r.requestsPerSecond, `${r.p50Ms} ms`, `${r.p99Ms} ms`, r.errors, r.apiListsPerSecond, r.answersPerApiList, r.reviewsPerSecond]))}
+
+Measured ${cold.measuredAt.slice(0, 10)}${load.measuredAt.slice(0, 10) !== cold.measuredAt.slice(0, 10) ? ` (load: ${load.measuredAt.slice(0, 10)})` : ''} on the 2-core development machine, Node ${process.version}, kube-apiserver 1.36.3.
 `;
   writeFileSync(join(RESULTS, 'summary.md'), text);
   console.log(`report: ${join(RESULTS, 'summary.md')}`);

@@ -1,5 +1,7 @@
 // Everything built once per instance, at cold start: configuration, logger, the cluster
-// connection and the coalescer. Requests only use it; nothing here runs per invocation.
+// connection, the coalescer and, when on, the caller checks. Requests only use it; nothing here
+// runs per invocation.
+import type { CallerAuth } from './caller-auth.ts';
 import { Coalescer } from './coalesce.ts';
 import type { Resolution } from './cluster.ts';
 import type { Config } from './config.ts';
@@ -20,7 +22,12 @@ export interface App {
   /** The namespace podcount runs in: what namespace scope counts, and part of the reply's source. */
   ownNamespace: string | undefined;
   count(q: CountQuery): Promise<CountResult>;
-  /** Says once, clearly, whether podcount may list pods (the fix when not), from the access check. */
+  /**
+   * Checks callers (PODCOUNT_AUTH=kubernetes); undefined when everyone who reaches podcount may
+   * ask. Loaded in the background at start, so a plain cold start never loads it.
+   */
+  callerAuth: Promise<CallerAuth> | undefined;
+  /** Says once, clearly, whether podcount may list pods (the fix when not), from the access check, and review its callers. */
   warmUp(): Promise<void>;
   close(): void;
 }
@@ -39,7 +46,30 @@ export function createApp({ config, resolution, api, scopeNamespace, accessCheck
   const why = resolution.ok ? undefined : resolution.why;
   const notes = resolution.ok ? resolution.target.notes : resolution.notes;
   const coalescer = new Coalescer<CountResult>();
+  // A chunk of its own in the bundle: nothing of caller authorization is loaded when it is off.
+  const callerAuth = config.auth === 'kubernetes'
+    ? import('./caller-auth.ts').then((m) => m.createCallerAuth({ api, why, config, scopeNamespace }))
+    : undefined;
+  // Awaited by every request; until then a failure must not count as unhandled.
+  callerAuth?.catch(() => undefined);
   if (why) log.warn({ notes }, `no cluster configuration: ${why}; counts answer 503 no_cluster_config`);
+
+  /** Says once, clearly, whether podcount may list pods (the fix when not), from the access check. */
+  async function mayListPods(): Promise<void> {
+    if (!api || !accessCheck) return;
+    try {
+      const review = await accessCheck;
+      if (review.allowed) {
+        log.info({ server: api.target.server, source: api.target.source }, `ready: may list pods ${scopeNamespace ? `in namespace ${scopeNamespace}` : 'in all namespaces'}`);
+        return;
+      }
+      const sa = serviceAccountOf(review.username ?? api.target.identity.username ?? '');
+      log.warn({ reason: review.reason }, sa ? rbacFixFor(sa, scopeNamespace)
+        : `${review.username ?? 'podcount'} may not list pods ${scopeNamespace ? `in namespace ${scopeNamespace}` : 'at the cluster scope'}: every count will answer 502 forbidden`);
+    } catch (err) {
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'warm-up could not reach the API server; counts will retry on demand');
+    }
+  }
 
   return {
     config,
@@ -53,20 +83,11 @@ export function createApp({ config, resolution, api, scopeNamespace, accessCheck
       const key = JSON.stringify([q.namespace ?? null, q.labelSelector ?? null, q.fieldSelector ?? null]);
       return coalescer.run(key, () => countPods(api, q, config));
     },
+    callerAuth,
     async warmUp() {
-      if (!api || !accessCheck) return;
-      try {
-        const review = await accessCheck;
-        if (review.allowed) {
-          log.info({ server: api.target.server, source: api.target.source }, `ready: may list pods ${scopeNamespace ? `in namespace ${scopeNamespace}` : 'in all namespaces'}`);
-          return;
-        }
-        const sa = serviceAccountOf(review.username ?? api.target.identity.username ?? '');
-        log.warn({ reason: review.reason }, sa ? rbacFixFor(sa, scopeNamespace)
-          : `${review.username ?? 'podcount'} may not list pods ${scopeNamespace ? `in namespace ${scopeNamespace}` : 'at the cluster scope'}: every count will answer 502 forbidden`);
-      } catch (err) {
-        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'warm-up could not reach the API server; counts will retry on demand');
-      }
+      // Whether podcount may review its callers, alongside whether it may list pods.
+      const callers = callerAuth?.then((c) => c.warmUp(log));
+      await Promise.all([callers, mayListPods()]);
     },
     close() {
       api?.close();

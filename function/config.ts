@@ -2,6 +2,8 @@
 // with one line naming the variable, so a bad manifest never becomes a running but wrong pod.
 
 export type Scope = 'cluster' | 'namespace';
+/** Who may ask: anyone who reaches podcount, or callers the API server vouches for (caller-auth.ts). */
+export type AuthMode = 'none' | 'kubernetes';
 
 export interface Config {
   /** Whole cluster (needs a ClusterRoleBinding) or only the pod's own namespace (a RoleBinding). */
@@ -29,6 +31,14 @@ export interface Config {
   /** How long SIGTERM waits for in-flight requests before exiting anyway. */
   drainTimeoutMs: number;
   logLevel: string;
+  /** `kubernetes`: every request but /healthz needs a Bearer token, checked by TokenReview and SubjectAccessReview. */
+  auth: AuthMode;
+  /** The token audiences podcount accepts (TokenReview spec.audiences): its own, never the API server's (an error line at start says so). */
+  authAudiences: string[];
+  /** How long a review's answer is reused (0: only while it is in flight). */
+  authCacheSeconds: number;
+  /** Entries each review cache holds at most (least recently used go first). */
+  authCacheEntries: number;
 }
 
 export const DEFAULT_SERVICEACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -51,8 +61,19 @@ export function loadConfig(env: Env = process.env): Config {
     service: nonEmpty(env, 'K_SERVICE', 'podcount'),
     drainTimeoutMs: integer(env, 'PODCOUNT_DRAIN_TIMEOUT_MS', 25_000, 0, 600_000),
     logLevel: oneOf(env, 'PODCOUNT_LOG_LEVEL', ['debug', 'info', 'warn', 'error', 'silent'] as const, 'info'),
+    auth: oneOf(env, 'PODCOUNT_AUTH', ['none', 'kubernetes'] as const, 'none'),
+    authAudiences: audiences(env, 'PODCOUNT_AUTH_AUDIENCES', [DEFAULT_AUDIENCE]),
+    authCacheSeconds: integer(env, 'PODCOUNT_AUTH_CACHE_SECONDS', 10, 0, 300),
+    authCacheEntries: integer(env, 'PODCOUNT_AUTH_CACHE_ENTRIES', 1024, 1, 100_000),
   };
 }
+
+/**
+ * The audience callers' tokens must carry: one naming podcount, so a token minted for podcount
+ * is useless against the API server or any other service, and a token for the API server (what a
+ * pod mounts by default) is refused here instead of being handed to a function that could replay it.
+ */
+export const DEFAULT_AUDIENCE = 'podcount';
 
 function raw(env: Env, name: string): string | undefined {
   const value = env[name]?.trim();
@@ -86,6 +107,15 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
 
 function nonEmpty(env: Env, name: string, fallback: string): string {
   return raw(env, name) ?? fallback;
+}
+
+function audiences(env: Env, name: string, fallback: string[]): string[] {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const list = value.split(',').map((a) => a.trim());
+  // An empty entry would make TokenReview fall back to the API server's own audiences.
+  if (list.some((a) => a === '' || /\s/.test(a))) throw new ConfigError(`${name}=${JSON.stringify(value)} must be a comma-separated list of audiences without blanks`);
+  return [...new Set(list)];
 }
 
 function eventType(env: Env, name: string, fallback: string): string {

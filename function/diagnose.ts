@@ -4,6 +4,7 @@
 // claims are read (not verified) for its expiry, the token itself never leaves.
 // gather() asks the API server; judge() turns what it found into the report, without I/O.
 import type { App } from './app.ts';
+import type { AuthReport } from './caller-auth.ts';
 import type { Identity } from './cluster.ts';
 import type { Scope } from './config.ts';
 import { PodcountError } from './errors.ts';
@@ -25,8 +26,12 @@ export interface Diagnostics {
   identity: { username: string | null; groups: string[]; from: 'SelfSubjectReview' | 'token claims' | 'kubeconfig' | null };
   token: (TokenClaims & { expiresInSeconds?: number }) | null;
   permissions: { listPodsClusterWide: AccessAnswer | null; listPodsInOwnNamespace: (AccessAnswer & { namespace: string }) | null };
+  /** Who may ask (PODCOUNT_AUTH), and with it on: the audiences, the review caches, and who is asking. */
+  auth: AuthSummary;
   problems: Problem[];
 }
+
+export type AuthSummary = { mode: 'none' } | (AuthReport & { caller?: string });
 
 /** What gather() found out, before any judgement. */
 export interface Findings {
@@ -35,6 +40,8 @@ export interface Findings {
   /** Why there is no cluster connection; only read when `connection` is undefined. */
   why: string | undefined;
   connection: ConnectionFindings | undefined;
+  /** Absent: callers are not checked. */
+  auth?: AuthSummary;
 }
 
 export interface ConnectionFindings {
@@ -68,6 +75,7 @@ export async function gather(app: App): Promise<Findings> {
     },
     why: app.why,
     connection: undefined,
+    auth: app.callerAuth ? (await app.callerAuth).report() : { mode: 'none' },
   };
   if (!api) return findings;
   const { credentials, identity, source } = api.target;
@@ -94,6 +102,7 @@ export function judge(f: Findings, now: Date): Diagnostics {
     identity: { username: null, groups: [], from: null },
     token: null,
     permissions: { listPodsClusterWide: null, listPodsInOwnNamespace: null },
+    auth: f.auth ?? { mode: 'none' },
     problems,
   };
   const c = f.connection;

@@ -3,7 +3,7 @@
 // in one place, so the same API failure always reads the same way. Call sites use the named
 // constructors below rather than building errors themselves.
 import type { Identity } from './cluster.ts';
-import { rbacFixFor, serviceAccountOf } from './rbac-advice.ts';
+import { callerGrantFor, rbacFixFor, reviewsFixFor, serviceAccountOf, tokenAdvice, type ServiceAccountRef, type TokenProblem } from './rbac-advice.ts';
 
 export interface ErrorBody {
   error: { code: string; message: string; hint: string };
@@ -17,6 +17,8 @@ export class PodcountError extends Error {
   readonly retryAfter: number | undefined;
   /** Extra response headers this answer needs (Allow on a 405). */
   readonly headers: Record<string, string> = {};
+  /** More about the cause for podcount's own log line (e.g. the TokenReview's error); never sent. */
+  detail: string | undefined;
 
   constructor(status: number, code: string, message: string, hint: string, retryAfter?: number) {
     super(message);
@@ -116,6 +118,49 @@ function accountName(username: string | undefined): string {
   if (!username) return '';
   const sa = serviceAccountOf(username);
   return ` ${sa ? `${sa.namespace}/${sa.name}` : username}`;
+}
+
+// Callers checked by podcount (PODCOUNT_AUTH=kubernetes, caller-auth.ts).
+
+/** 401: the caller sent no token podcount can accept. RFC 6750 asks for WWW-Authenticate. */
+export function callerUnauthenticated(problem: TokenProblem, audiences: string[], facts: { sa?: ServiceAccountRef | undefined; tokenAudiences?: string[] | undefined; expiresAt?: string | undefined } = {}): PodcountError {
+  const messages: Record<TokenProblem, string> = {
+    missing: 'No Authorization: Bearer token: podcount answers only callers it can check.',
+    malformed: 'The Authorization header is not "Bearer <token>".',
+    audience: `The token is for audience ${(facts.tokenAudiences ?? []).map((a) => JSON.stringify(a)).join(', ') || '(none)'}, not one podcount accepts (${audiences.map((a) => JSON.stringify(a)).join(', ')}).`,
+    expired: `The token expired${facts.expiresAt ? ` at ${facts.expiresAt}` : ''}.`,
+    rejected: 'The API server does not accept the token (TokenReview).',
+  };
+  const err = new PodcountError(401, 'caller_unauthenticated', messages[problem], tokenAdvice(problem, audiences, facts));
+  err.headers['www-authenticate'] = `Bearer realm="podcount"${problem === 'missing' ? '' : ', error="invalid_token"'}`;
+  return err;
+}
+
+/** 403: the API server says this caller may not make the list it asked podcount for (its own words). */
+export function callerForbidden(username: string, namespace: string | undefined, reason: string | undefined): PodcountError {
+  const where = namespace ? `in the namespace ${JSON.stringify(namespace)}` : 'at the cluster scope';
+  return new PodcountError(403, 'caller_forbidden',
+    `pods is forbidden: User ${JSON.stringify(username)} cannot list resource "pods" in API group "" ${where}${reason ? `: ${reason}` : ''}`,
+    callerGrantFor(username, namespace));
+}
+
+/** A TokenReview or SubjectAccessReview the API server refused or could not answer: never a count. */
+export function fromReviewFailure(f: ApiFailure, who: Identity, resource: 'tokenreviews' | 'subjectaccessreviews'): PodcountError {
+  if (f.status === 403) {
+    return new PodcountError(502, 'forbidden', f.message || `podcount may not create ${resource} (403).`, reviewsFixFor(serviceAccountOf(who.username ?? '')));
+  }
+  if (f.status === 401 || f.status === 429 || f.status >= 500) return callerCheckUnavailable(fromApiFailure(f, who));
+  return new PodcountError(502, 'upstream_error', `The API server answered ${f.status} to a ${resource} request: ${f.message}`,
+    'podcount cannot check callers against this API server (authentication.k8s.io/v1 and authorization.k8s.io/v1 are needed); GET /diagnostics with PODCOUNT_AUTH=none shows what it can see.');
+}
+
+/**
+ * The caller could not be checked because the API server did not answer (down, throttling,
+ * timing out): 503 with Retry-After, so a Broker retries. podcount's own 401 stays a 502.
+ */
+export function callerCheckUnavailable(cause: PodcountError): PodcountError {
+  if (cause.status !== 503) return cause;
+  return unavailable(`podcount could not check the caller: ${cause.message}`, `${cause.hint} No count is given without that check.`, cause.retryAfter);
 }
 
 export function noClusterConfig(why: string): PodcountError {

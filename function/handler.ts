@@ -1,9 +1,11 @@
-// The request path: route -> parse -> count -> respond, and one log line per invocation.
+// The request path: route -> check the caller (when on) -> parse -> authorize -> count -> respond,
+// and one log line per invocation.
 // It never throws: every failure becomes a JSON error with a status, so no request can crash the
 // process (the client-go program that listed every pod crash-looped on its first 403).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { App } from './app.ts';
 import { readBody } from './body.ts';
+import type { CallerAuth, CheckedCaller } from './caller-auth.ts';
 import { diagnose } from './diagnose.ts';
 import { badRequestTarget, internal, methodNotAllowed, notAcceptable, notFound, PodcountError } from './errors.ts';
 import { isCloudEvent, parseEvent, replyMessage, replySource, type IncomingEvent } from './event.ts';
@@ -31,6 +33,7 @@ export function createHandler(app: App): Handler {
       sendError(res, e);
       status = e.status;
       fields['error'] = e.code;
+      if (e.detail) fields['errorDetail'] = e.detail.slice(0, 300);
     }
     fields['status'] = status;
     fields['durationMs'] = Math.round((performance.now() - started) * 10) / 10;
@@ -40,29 +43,51 @@ export function createHandler(app: App): Handler {
   };
 }
 
+/** A caller checked by caller-auth.ts, and the checker (PODCOUNT_AUTH=kubernetes). */
+interface Checked {
+  auth: CallerAuth;
+  caller: CheckedCaller;
+}
+
 async function route(app: App, req: IncomingMessage, res: ServerResponse, fields: LogFields): Promise<number> {
   const url = requestTarget(req.url);
   const method = req.method ?? 'GET';
+  // Every request but the readiness probe comes from a caller the API server vouches for, when asked to.
+  const checked = url.pathname === '/healthz' ? undefined : await checkCaller(app, req, fields);
   switch (url.pathname) {
     case '/healthz':
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET, HEAD');
       sendJson(res, 200, { status: 'ok' });
       return 200;
-    case '/diagnostics':
+    case '/diagnostics': {
       if (!app.config.diagnostics) throw notFound(url.pathname);
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET, HEAD');
-      sendJson(res, 200, await diagnose(app));
+      // What podcount shows about itself is for callers who may list everything it lists.
+      if (checked) await checked.auth.authorize(checked.caller, checked.auth.scopeQuestion);
+      const report = await diagnose(app);
+      if (checked && report.auth.mode === 'kubernetes') report.auth.caller = checked.caller.username;
+      sendJson(res, 200, report);
       return 200;
+    }
     case '/':
       if (method === 'OPTIONS') return webhookOptions(req, res);
       if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') throw methodNotAllowed('GET, HEAD, POST, OPTIONS');
-      return count(app, req, res, url, fields);
+      return count(app, req, res, url, fields, checked);
     default:
       throw notFound(url.pathname);
   }
 }
 
-async function count(app: App, req: IncomingMessage, res: ServerResponse, url: URL, fields: LogFields): Promise<number> {
+/** The caller behind the request's token (its name goes in the log line); undefined when callers are not checked. */
+async function checkCaller(app: App, req: IncomingMessage, fields: LogFields): Promise<Checked | undefined> {
+  if (!app.callerAuth) return undefined;
+  const auth = await app.callerAuth;
+  const caller = await auth.authenticate(req.headers['authorization']);
+  fields['user'] = caller.username;
+  return { auth, caller };
+}
+
+async function count(app: App, req: IncomingMessage, res: ServerResponse, url: URL, fields: LogFields, checked: Checked | undefined): Promise<number> {
   const raw = fromSearchParams(url.searchParams);
   let event: IncomingEvent | undefined;
   if (req.method === 'POST') {
@@ -75,6 +100,8 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
   const format = event ? 'json' : negotiate(req.headers['accept']);
   if (!format) throw notAcceptable(req.headers['accept']);
   const query = toCountQuery(event ? mergeQueries(raw, event.query) : raw, app.config, app.ownNamespace, event ? 'event data' : 'query');
+  // Exactly the list the count makes: a caller never learns more than it could list itself.
+  if (checked) await checked.auth.authorize(checked.caller, query);
   const result = await app.count(query);
   // A rotated token noticed on a 401 and recovered from: worth a line, since the old one was revoked.
   if (result.credentialsReloaded) fields['credentialsReloaded'] = true;

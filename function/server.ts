@@ -31,7 +31,7 @@ export function createServer(app: App, handler: (req: IncomingMessage, res: Serv
 
   server.once('listening', () => {
     const address = server.address();
-    log.info({ port: typeof address === 'object' && address ? address.port : config.port, scope: config.scope, source: app.api?.target.source ?? 'none' }, 'listening');
+    log.info({ port: typeof address === 'object' && address ? address.port : config.port, scope: config.scope, auth: config.auth, source: app.api?.target.source ?? 'none' }, 'listening');
     app.warmUp().catch(() => undefined);
   });
 

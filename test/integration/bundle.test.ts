@@ -4,7 +4,7 @@
 // runtime stage on such a copy: the code cache written once by the runtime user, then read back.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +13,23 @@ import { startArgs } from '../support/function-process.ts';
 import { createPods } from '../support/pods.ts';
 import { waitFor } from '../support/poll.ts';
 import { freePort } from '../support/ports.ts';
+
+const DIST = resolve(import.meta.dirname, '..', '..', 'dist');
+
+/** The bundle files a module loads by static imports, itself included (dynamic import() excluded). */
+function staticClosure(entry: string): Set<string> {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    // Minified ESM: import{a as b}from"./chunks/x.mjs", import"./x.mjs", import*as c from"...". Not import("...").
+    for (const m of readFileSync(file, 'utf8').matchAll(/\bimport\s*(?:\{[^}]*\}|\*\s*as\s*[\w$]+|[\w$]+(?:\s*,\s*\{[^}]*\})?)?\s*(?:from)?\s*"(\.{1,2}\/[^"]+)"/g)) {
+      visit(join(file, '..', m[1]!));
+    }
+  };
+  visit(entry);
+  return seen;
+}
 
 /** dist/ as the image's build stage leaves it: the bundle, without a local compile cache. */
 function bareDist(into: string): void {
@@ -52,6 +69,20 @@ describe('the bundle is self-contained', () => {
       await new Promise((r) => child.once('exit', r));
     }
     assert.equal(stderr, '');
+  });
+
+  test('with PODCOUNT_AUTH=none nothing of caller authorization is loaded: it is a chunk of its own, imported only when on', () => {
+    const reviews = ['/apis/authentication.k8s.io/v1/tokenreviews', '/apis/authorization.k8s.io/v1/subjectaccessreviews'];
+    const chunks = readdirSync(join(DIST, 'chunks')).map((f) => join(DIST, 'chunks', f));
+    const [authChunk, ...others] = chunks.filter((f) => reviews.every((r) => readFileSync(f, 'utf8').includes(r)) && /caller-auth/.test(f));
+    assert.ok(authChunk, 'a caller-auth chunk');
+    assert.deepEqual(others, []);
+    // What every cold start loads: main.mjs, its instance chunk and index.mjs (both imported by main), and their static imports.
+    const instance = chunks.find((f) => /\/instance-[^/]+\.mjs$/.test(f))!;
+    const startPath = new Set([...staticClosure(join(DIST, 'main.mjs')), ...staticClosure(instance), ...staticClosure(join(DIST, 'index.mjs'))]);
+    assert.ok(!startPath.has(authChunk), 'not on the start path');
+    for (const file of startPath) for (const r of reviews) assert.ok(!readFileSync(file, 'utf8').includes(r), `${file} holds ${r}`);
+    assert.match(readFileSync(join(DIST, 'index.mjs'), 'utf8'), new RegExp(`import\\("\\./chunks/${authChunk.split('/').pop()!.replace('.', '\\.')}"\\)`), 'imported dynamically by the function');
   });
 
   test('the image\'s code cache: written by the runtime user at build time, accepted at start', async () => {

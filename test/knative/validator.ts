@@ -9,9 +9,11 @@
 //                                                 kubectl kustomize knative | node test/knative/validator.ts -
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
 import { buildIntoCache, cacheRoot, findGo, MissingToolchainError } from '../controlplane/go-cache.ts';
 
 const MODULE_DIR = import.meta.dirname;
@@ -105,10 +107,32 @@ export async function knativeConfigDirs(): Promise<{ serving: string; eventing: 
   };
 }
 
-/** Runs Knative's admission checks over rendered YAML: one result per Knative object. */
-export async function validateKnative(yaml: string): Promise<{ ok: boolean; results: ValidationResult[] }> {
+/**
+ * Runs Knative's admission checks over rendered YAML: one result per Knative object. With
+ * eventingFeatures, Eventing's config-features as a stock install ships it but with those flags
+ * set (e.g. `authentication-oidc: enabled`), as an operator would edit it.
+ */
+export async function validateKnative(yaml: string, opts: { eventingFeatures?: Record<string, string> } = {}): Promise<{ ok: boolean; results: ValidationResult[] }> {
   const binary = await ensureKnativeValidator(() => {});
   const config = await knativeConfigDirs();
+  if (!opts.eventingFeatures) return runValidator(binary, config, yaml);
+  const dir = mkdtempSync(join(tmpdir(), 'podcount-eventing-config-'));
+  try {
+    // Written afresh: the module cache's files and folders are read-only.
+    for (const f of readdirSync(config.eventing).filter((n) => n.endsWith('.yaml'))) writeFileSync(join(dir, f), readFileSync(join(config.eventing, f)));
+    const features = join(dir, 'features.yaml');
+    const docs = parseAllDocuments(readFileSync(features, 'utf8'));
+    const map = docs.find((d) => d.getIn(['metadata', 'name']) === 'config-features');
+    if (!map) throw new Error(`knative validator: no config-features in ${config.eventing}/features.yaml`);
+    for (const [k, v] of Object.entries(opts.eventingFeatures)) map.setIn(['data', k], v);
+    writeFileSync(features, docs.map((d) => d.toString()).join('---\n'));
+    return await runValidator(binary, { ...config, eventing: dir }, yaml);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function runValidator(binary: string, config: { serving: string; eventing: string }, yaml: string): Promise<{ ok: boolean; results: ValidationResult[] }> {
   return new Promise((resolve, reject) => {
     const child = spawn(binary, ['-serving-config', config.serving, '-eventing-config', config.eventing], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';

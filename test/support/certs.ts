@@ -16,6 +16,9 @@ export interface CertFiles {
   saPrivateKey: string;
 }
 
+/** The ServiceAccount signing key's file name in the control plane's folder (jwt.ts signs with it). */
+export const SA_PRIVATE_KEY_FILE = 'sa.key';
+
 export function generateCerts(dir: string): CertFiles {
   const f = (name: string) => join(dir, name);
   const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -28,13 +31,13 @@ export function generateCerts(dir: string): CertFiles {
     '-days', '2', '-extfile', f('apiserver.ext'), '-out', f('apiserver.crt'));
   const sa = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   writeFileSync(f('sa.pub'), sa.publicKey.export({ type: 'spki', format: 'pem' }));
-  writeFileSync(f('sa.key'), sa.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  writeFileSync(f(SA_PRIVATE_KEY_FILE), sa.privateKey.export({ type: 'pkcs8', format: 'pem' }));
   return {
     caCert: f('ca.crt'),
     caPem: readFileSync(f('ca.crt'), 'utf8'),
     servingCert: f('apiserver.crt'),
     servingKey: f('apiserver.key'),
     saPublicKey: f('sa.pub'),
-    saPrivateKey: f('sa.key'),
+    saPrivateKey: f(SA_PRIVATE_KEY_FILE),
   };
 }

@@ -10,10 +10,12 @@ import { TOKEN_EXPIRATION_SECONDS } from './defaults.ts';
  * A real ServiceAccount token from the TokenRequest API (minimum expiry 600 s). With
  * boundSecret, the token is bound to a Secret of that name (created if needed): once the Secret
  * is deleted, kube-apiserver refuses the token (401), after its 10 s cache of successful
- * authentications at most (see test/README.md).
+ * authentications at most (see test/README.md). With audiences, a token for those instead of the
+ * API server (a projected volume's `audience`, `kubectl create token --audience`).
  */
-export async function mintToken(cp: ControlPlane, namespace: string, serviceAccount: string, opts: { expirationSeconds?: number; boundSecret?: string } = {}): Promise<string> {
+export async function mintToken(cp: ControlPlane, namespace: string, serviceAccount: string, opts: { expirationSeconds?: number; boundSecret?: string; audiences?: string[] } = {}): Promise<string> {
   const spec: Record<string, unknown> = { expirationSeconds: opts.expirationSeconds ?? TOKEN_EXPIRATION_SECONDS };
+  if (opts.audiences) spec['audiences'] = opts.audiences;
   if (opts.boundSecret) {
     const secrets = `/api/v1/namespaces/${namespace}/secrets`;
     const created = await cp.admin.must(secrets, { method: 'POST', body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: opts.boundSecret } } }, [201, 409]);

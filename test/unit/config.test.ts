@@ -22,3 +22,13 @@ test('invalid values fail with one line naming the variable', () => {
     assert.throws(() => loadConfig({ [name]: value }), (err: unknown) => err instanceof ConfigError && err.message.startsWith(name) && !err.message.includes('\n'));
   }
 });
+
+test('caller authorization: off by default; audiences, cache time and size read and checked', () => {
+  const d = loadConfig({});
+  assert.deepEqual([d.auth, d.authAudiences, d.authCacheSeconds, d.authCacheEntries], ['none', ['podcount'], 10, 1024]);
+  const c = loadConfig({ PODCOUNT_AUTH: 'kubernetes', PODCOUNT_AUTH_AUDIENCES: ' podcount , podcount.example.com,podcount', PODCOUNT_AUTH_CACHE_SECONDS: '0', PODCOUNT_AUTH_CACHE_ENTRIES: '50' });
+  assert.deepEqual([c.auth, c.authAudiences, c.authCacheSeconds, c.authCacheEntries], ['kubernetes', ['podcount', 'podcount.example.com'], 0, 50]);
+  for (const [name, value] of [['PODCOUNT_AUTH', 'oidc'], ['PODCOUNT_AUTH_AUDIENCES', 'podcount,'], ['PODCOUNT_AUTH_AUDIENCES', 'a b'], ['PODCOUNT_AUTH_CACHE_SECONDS', '301'], ['PODCOUNT_AUTH_CACHE_ENTRIES', '0']] as const) {
+    assert.throws(() => loadConfig({ [name]: value }), (err: unknown) => err instanceof ConfigError && err.message.startsWith(name), `${name}=${value}`);
+  }
+});

@@ -3,6 +3,7 @@
 // function, and a logger whose JSON lines the test reads.
 import type { AddressInfo } from 'node:net';
 import type { App } from '../../function/app.ts';
+import type { CallerAuth } from '../../function/caller-auth.ts';
 import type { ClusterTarget } from '../../function/cluster.ts';
 import { loadConfig } from '../../function/config.ts';
 import type { CountQuery, CountResult } from '../../function/count.ts';
@@ -25,7 +26,7 @@ export interface StubApp extends App {
 
 export const COUNTED: CountResult = { count: 32, resourceVersion: '7', strategy: 'remainingItemCount', apiRequests: 1, apiBytes: 1200, credentialsReloaded: false };
 
-export function stubApp(o: { env?: Record<string, string>; count?: (q: CountQuery) => Promise<CountResult>; api?: ApiClient; ownNamespace?: string; why?: string } = {}): StubApp {
+export function stubApp(o: { env?: Record<string, string>; count?: (q: CountQuery) => Promise<CountResult>; api?: ApiClient; ownNamespace?: string; why?: string; callerAuth?: CallerAuth } = {}): StubApp {
   const lines: LogLine[] = [];
   const calls = { count: [] as CountQuery[], warmUp: 0, close: 0 };
   const config = loadConfig({ PODCOUNT_LOG_LEVEL: 'debug', ...o.env });
@@ -42,6 +43,7 @@ export function stubApp(o: { env?: Record<string, string>; count?: (q: CountQuer
       calls.count.push(q);
       return o.count ? o.count(q) : Promise.resolve(COUNTED);
     },
+    callerAuth: o.callerAuth && Promise.resolve(o.callerAuth),
     async warmUp() {
       calls.warmUp += 1;
     },

@@ -38,16 +38,17 @@ async function atZero(cluster: NodeCluster, name: string): Promise<void> {
   }, { timeoutMs: 240_000, intervalMs: 500, what: `${name} at zero` });
 }
 
-/** containerd's CRI log lines for a pod: when its sandbox and each container started. */
-function containerdTimes(log: string, podName: string, containerName: string): { sandbox: number; container: number } {
+/** containerd's CRI log lines (info level) for a pod: when its sandbox and a container started. */
+export function containerdTimes(log: string, podName: string, containerName: string): { sandbox: number; container: number } {
   const lines = log.split('\n');
-  const time = (l: string) => Date.parse(/time="([^"]+)"/.exec(l)?.[1] ?? '');
-  const sandboxLine = lines.find((l) => l.includes('RunPodSandbox') && l.includes(`Name:${podName},`) && l.includes('returns sandbox id'));
-  const sandboxId = /returns sandbox id \\?"([0-9a-f]+)/.exec(sandboxLine ?? '')?.[1];
-  const createLine = lines.find((l) => l.includes('CreateContainer within sandbox') && sandboxId && l.includes(sandboxId) && l.includes(`Name:${containerName},`) && l.includes('returns container id'));
-  const containerId = /returns container id \\?"([0-9a-f]+)/.exec(createLine ?? '')?.[1];
-  const startLine = lines.find((l) => containerId && l.includes(`StartContainer for \\"${containerId}\\" returns successfully`));
-  return { sandbox: sandboxLine ? time(sandboxLine) : NaN, container: startLine ? time(startLine) : NaN };
+  const time = (l: string | undefined) => Date.parse(/time="([^"]+)"/.exec(l ?? '')?.[1] ?? '');
+  // msg="RunPodSandbox for name:\"POD\" uid:... returns sandbox id \"ID\""
+  const sandboxLine = lines.find((l) => l.includes(`RunPodSandbox for name:\\"${podName}\\"`) && l.includes('returns sandbox id'));
+  const sandboxId = /returns sandbox id \\"([0-9a-f]+)/.exec(sandboxLine ?? '')?.[1];
+  const createLine = sandboxId ? lines.find((l) => l.includes(`CreateContainer within sandbox \\"${sandboxId}\\" for name:\\"${containerName}\\" returns container id`)) : undefined;
+  const containerId = /returns container id \\"([0-9a-f]+)/.exec(createLine ?? '')?.[1];
+  const startLine = containerId ? lines.find((l) => l.includes(`StartContainer for \\"${containerId}\\" returns successfully`)) : undefined;
+  return { sandbox: time(sandboxLine), container: time(startLine) };
 }
 
 async function fromZeroOnce(cluster: NodeCluster, name: string, ok: (body: string) => Promise<boolean>): Promise<{ ms: number; phases: Phases }> {

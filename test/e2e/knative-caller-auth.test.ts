@@ -1,0 +1,83 @@
+// Caller authentication on the real node: knative/overlays/public (caller-auth on, /diagnostics
+// off) applied with `kubectl apply -k` on Knative, and callers with real tokens: the CronJob's
+// token that the kubelet projects for audience "podcount", tokens from the TokenRequest API for
+// other audiences, and a caller whose grant covers one namespace.
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { installKnative, type KnativeInstall } from '../knative/install.ts';
+import { waitFor } from '../support/poll.ts';
+import { requestFrom, type ClientPod } from './client.ts';
+import { useNodeCluster } from './cluster-fixture.ts';
+import { deployPodcount } from './knative-podcount.ts';
+import { truth } from './truth.ts';
+import { clientPod, toYaml } from './workloads.ts';
+
+const CLIENT: ClientPod = { namespace: 'e2e-client', name: 'client' };
+const URL = 'http://podcount-00001.podcount.svc.cluster.local';
+
+describe('caller authentication on a real node (overlays/public)', () => {
+  const f = useNodeCluster({ import: ['podcount', 'client', 'curl'] });
+  let kn: KnativeInstall | undefined;
+  const explain = <T>(ns: string, step: () => Promise<T>) => step().catch(async (err: unknown) => {
+    const report = kn ? await kn.report(ns).catch(String) : await f.cluster.report(ns).catch(String);
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- test cluster and Knative state ---\n${report}`, { cause: err });
+  });
+  /** A token of `account` in the client's namespace for `audience`, from the TokenRequest API. */
+  const token = (account: string, audience: string) =>
+    f.cluster.kubectl(['create', 'token', account, '-n', CLIENT.namespace, `--audience=${audience}`, '--duration=10m']).then((t) => t.trim());
+
+  before(() => explain('podcount', async () => {
+    const { cluster, images } = f;
+    kn = await installKnative(cluster, { eventing: true });
+    await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref, variant: 'overlays/public' });
+    await cluster.apply(toYaml([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: CLIENT.namespace, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } },
+      clientPod({ image: images.client.ref, namespace: CLIENT.namespace }),
+      // A caller that may list pods in its own namespace only.
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'reader', namespace: CLIENT.namespace } },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'pod-lister', namespace: CLIENT.namespace }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }] },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'reader-lists-pods', namespace: CLIENT.namespace }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'pod-lister' }, subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: CLIENT.namespace }] },
+    ]));
+    await cluster.kubectl(['-n', CLIENT.namespace, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=60s']);
+    await waitFor(async () => (await cluster.admin.request('/apis/serving.knative.dev/v1/namespaces/podcount/revisions/podcount-00001')).json?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True'),
+      { timeoutMs: 120_000, intervalMs: 250, what: 'revision podcount-00001 Ready' });
+  }));
+
+  it('accepts the CronJob\'s token, projected by the kubelet for audience podcount, end to end', () => explain('podcount', async () => {
+    const { cluster } = f;
+    await cluster.kubectl(['-n', 'podcount', 'create', 'job', '--from=cronjob/podcount-ping', 'e2e-ping-auth']);
+    await cluster.kubectl(['-n', 'podcount', 'wait', '--for=condition=Complete', 'job/e2e-ping-auth', '--timeout=180s']);
+    const logs = await cluster.kubectl(['-n', 'podcount', 'logs', 'job/e2e-ping-auth']);
+    assert.match(logs, /^HTTP\/1\.1 200/m);
+    assert.match(logs, /^ce-type: dev\.podcount\.pods\.counted/im);
+    // podcount logged who asked; the token itself appears nowhere in its log.
+    const podcountLogs = await cluster.kubectl(['-n', 'podcount', 'logs', '-l', 'serving.knative.dev/revision=podcount-00001', '-c', 'podcount', '--tail=-1']);
+    assert.match(podcountLogs, /"user":"system:serviceaccount:podcount:podcount-ping"/);
+    assert.doesNotMatch(podcountLogs, /eyJ[A-Za-z0-9_-]{20,}/);
+  }));
+
+  it('refuses callers without a token or with a token for another audience (401), and has /diagnostics off', () => explain('podcount', async () => {
+    const { cluster } = f;
+    const none = await requestFrom(cluster, CLIENT, `${URL}/`);
+    assert.equal(none.status, 401, none.body);
+    assert.equal(none.json.error.code, 'caller_unauthenticated');
+    const apiAudience = await requestFrom(cluster, CLIENT, `${URL}/`, { headers: { authorization: `Bearer ${await token('reader', 'https://kubernetes.default.svc.cluster.local')}` } });
+    assert.equal(apiAudience.status, 401, apiAudience.body);
+    const diagnostics = await requestFrom(cluster, CLIENT, `${URL}/diagnostics`, { headers: { authorization: `Bearer ${await token('reader', 'podcount')}` } });
+    assert.equal(diagnostics.status, 404, diagnostics.body);
+  }));
+
+  it('answers a caller exactly what it may list itself: its namespace, not the cluster', () => explain('podcount', async () => {
+    const { cluster } = f;
+    const auth = { authorization: `Bearer ${await token('reader', 'podcount')}` };
+    const own = await requestFrom(cluster, CLIENT, `${URL}/?namespace=${CLIENT.namespace}`, { headers: auth });
+    assert.equal(own.status, 200, own.body);
+    assert.equal(own.json.count, await truth(cluster, { namespace: CLIENT.namespace }));
+    const cluster_ = await requestFrom(cluster, CLIENT, `${URL}/`, { headers: auth });
+    assert.equal(cluster_.status, 403, cluster_.body);
+    assert.equal(cluster_.json.error.code, 'caller_forbidden');
+    assert.match(cluster_.json.error.hint, new RegExp(`--serviceaccount=${CLIENT.namespace}:reader`));
+    const other = await requestFrom(cluster, CLIENT, `${URL}/?namespace=kube-system`, { headers: auth });
+    assert.equal(other.status, 403, other.body);
+  }));
+});

@@ -83,6 +83,8 @@ ${md(['service', 'median', '× floor', 'runs'], fromZero.results.map((r) => [r.n
 
 Where the time goes (medians; the components' own timestamps: the scheduler's event, containerd's CRI log lines, the answer):
 
+![scale from zero, by phase](bench/results/fromzero.png)
+
 ${md(['service', 'activator → autoscaler → Deployment → scheduled', 'sandbox up (kubelet, containerd, CNI)', 'container started (runc)', 'process, readiness, activator → answer'], fromZero.results.map((r) => [r.name, ms(r.phases.toScheduled), ms(r.phases.toSandbox), ms(r.phases.toContainer), ms(r.phases.toAnswer)]))}
 
 Warm, podcount (median of 10 sequential requests from a client pod, a new connection each):

@@ -46,9 +46,13 @@ export function parseClientOutput(out: string): InPodResponse {
 }
 
 /**
- * Waits until a Service accepts connections from the client pod. A Deployment's rollout is done
- * when its pod is Ready; kube-proxy programs the Service's new endpoint a moment later (its
- * iptables sync), and until then the node rejects connections to the ClusterIP.
+ * Waits until a Service accepts connections from the client pod, each attempt a new connection.
+ * A Deployment's rollout is done when its pod is Ready; kube-proxy programs the Service and its
+ * endpoint a moment later (an iptables sync, seconds on a busy machine). Until then a connection
+ * to the ClusterIP is refused (no endpoint yet) or, for a Service kube-proxy has not seen at all,
+ * routed out of the node and lost, and its conntrack entry keeps every retransmitted SYN on that
+ * path: a client that connected too early hangs for good (seen in CI: 30 s timeouts), one that
+ * waited here does not.
  */
 export async function waitForService(cluster: NodeCluster, pod: ClientPod, host: string, port = 80, timeoutMs = 20_000): Promise<void> {
   const script = `const net = require('node:net'); const end = Date.now() + ${timeoutMs};

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { installKnative, type KnativeInstall } from '../knative/install.ts';
 import { waitFor } from '../support/poll.ts';
-import { requestFrom, type ClientPod } from './client.ts';
+import { requestFrom, waitForService, type ClientPod } from './client.ts';
 import { useNodeCluster } from './cluster-fixture.ts';
 import { deployPodcount } from './knative-podcount.ts';
 import { truth } from './truth.ts';
@@ -41,6 +41,7 @@ describe('caller authentication on a real node (overlays/public)', () => {
     await cluster.kubectl(['-n', CLIENT.namespace, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=60s']);
     await waitFor(async () => (await cluster.admin.request('/apis/serving.knative.dev/v1/namespaces/podcount/revisions/podcount-00001')).json?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True'),
       { timeoutMs: 120_000, intervalMs: 250, what: 'revision podcount-00001 Ready' });
+    await waitForService(cluster, CLIENT, 'podcount-00001.podcount.svc.cluster.local');
   }));
 
   it('accepts the CronJob\'s token, projected by the kubelet for audience podcount, end to end', () => explain('podcount', async () => {

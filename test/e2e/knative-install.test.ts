@@ -233,6 +233,8 @@ describe('Knative Serving and Eventing installed from their own config on the re
     assert.equal(trigger.status.subscriberUri, `http://event-display.${EVENTS_NS}.svc.cluster.local`);
     console.log(`knative: Broker conditions ${conditions(broker).join(', ')}; Trigger conditions ${conditions(trigger).join(', ')}`);
     await cluster.kubectl(['-n', EVENTS_NS, 'rollout', 'status', 'deployment/event-display', '--timeout=60s']);
+    // The Broker delivers to a Service created moments ago: wait until kube-proxy routes it (client.ts).
+    await waitForService(cluster, CLIENT, `event-display.${EVENTS_NS}.svc.cluster.local`);
 
     const id = randomUUID();
     const sent = performance.now();

@@ -8,7 +8,7 @@ import { before, describe, it } from 'node:test';
 import { installKnative, type KnativeInstall } from '../knative/install.ts';
 import type { NodeCluster } from '../node/node-cluster.ts';
 import { waitFor } from '../support/poll.ts';
-import { concurrentRequestsFrom, requestFrom, type ClientPod } from './client.ts';
+import { concurrentRequestsFrom, requestFrom, waitForService, type ClientPod } from './client.ts';
 import { useNodeCluster } from './cluster-fixture.ts';
 import { deployPodcount } from './knative-podcount.ts';
 import { countMatchesTruth, truth } from './truth.ts';
@@ -100,6 +100,8 @@ describe('podcount as a Knative Service on a real node', () => {
       await waitFor(async () => condition(await knative(cluster, `/apis/eventing.knative.dev/v1/namespaces/podcount/triggers/${t}`), 'Ready')?.['status'] === 'True',
         { timeoutMs: 120_000, intervalMs: 250, what: `Trigger ${t} Ready` });
     }
+    // Services created moments ago, which the Broker and the tests call: wait until kube-proxy routes them.
+    for (const host of ['podcount-00001.podcount.svc.cluster.local', 'e2e-recorder.podcount.svc.cluster.local']) await waitForService(cluster, CLIENT, host);
   }));
 
   it('runs the revision: Configuration and Revision Ready, podcount beside queue-proxy under ServiceAccount podcount, admitted by the restricted profile', () => explain('podcount', async () => {
@@ -206,6 +208,7 @@ describe('podcount as a Knative Service on a real node', () => {
     const { cluster, images } = f;
     await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref, variant: 'overlays/namespace-scoped', namespace: 'podcount-scoped' });
     await revisionReady(cluster, 'podcount-scoped');
+    await waitForService(cluster, CLIENT, 'podcount-00001.podcount-scoped.svc.cluster.local');
     const url = revisionUrl('podcount-scoped');
     const own = await requestFrom(cluster, CLIENT, `${url}/`);
     assert.equal(own.status, 200, own.body);

@@ -186,7 +186,9 @@ export class NodeCluster {
       `--cgroup-root=${this.#cgroupRoot}`, '--v=1',
     ]), async () => (await probe(`http://${nodeIp}:10248/healthz`)).status === 200, 60_000);
     await this.#component('kube-proxy').start(...this.sandbox.wrap(bin.kubeProxy, [
-      `--config=${writeKubeProxyConfig(this.paths, { kubeconfig: kubeconfig('kube-proxy', pki.kubeProxy), nodeIp })}`, '--v=1',
+      `--config=${writeKubeProxyConfig(this.paths, { kubeconfig: kubeconfig('kube-proxy', pki.kubeProxy), nodeIp })}`,
+      // v=2 logs each rules sync and how long it took: a late Service shows in a failure's report.
+      '--v=2',
     ]), async () => (await probe(`http://${nodeIp}:10256/healthz`)).status === 200, 60_000);
     await waitFor(() => this.#nodeReady(), { timeoutMs: 60_000, what: `node ${NODE_NAME} Ready` });
     this.mark('node Ready');

@@ -37,7 +37,7 @@ async function knative(cluster: NodeCluster, path: string): Promise<Obj> {
 /** Waits for the revision to be Ready, i.e. Knative ran the pod and its readiness probe passed. */
 async function revisionReady(cluster: NodeCluster, namespace: string): Promise<void> {
   await waitFor(async () => condition(await knative(cluster, `/apis/serving.knative.dev/v1/namespaces/${namespace}/revisions/podcount-00001`).catch(() => ({})), 'Ready')?.['status'] === 'True',
-    { timeoutMs: 120_000, intervalMs: 250, what: `revision ${namespace}/podcount-00001 Ready` });
+    { timeoutMs: 240_000, intervalMs: 250, what: `revision ${namespace}/podcount-00001 Ready` });
 }
 
 /** The CloudEvents the recorder (event_display) printed so far, as {attributes, data}. */
@@ -206,9 +206,12 @@ describe('podcount as a Knative Service on a real node', () => {
 
   it('in the namespace-scoped overlay, counts only its namespace and refuses cluster-wide asks', () => explain('podcount-scoped', async () => {
     const { cluster, images } = f;
+    const t0 = performance.now();
     await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref, variant: 'overlays/namespace-scoped', namespace: 'podcount-scoped' });
     await revisionReady(cluster, 'podcount-scoped');
+    const t1 = performance.now();
     await waitForService(cluster, CLIENT, 'podcount-00001.podcount-scoped.svc.cluster.local');
+    console.log(`# namespace-scoped: applied -> Revision Ready ${((t1 - t0) / 1000).toFixed(1)} s, -> its Service routed ${((performance.now() - t1) / 1000).toFixed(1)} s`);
     const url = revisionUrl('podcount-scoped');
     const own = await requestFrom(cluster, CLIENT, `${url}/`);
     assert.equal(own.status, 200, own.body);

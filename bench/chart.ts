@@ -31,7 +31,7 @@ async function fromZeroChart(): Promise<string> {
     toContainer: '3 container started',
     toAnswer: '4 process, readiness, activator -> answer',
   };
-  const values = results.flatMap((r) => Object.entries(r.phases).map(([phase, ms]) => ({ service: r.name.split(':')[0], phase: labels[phase] ?? phase, ms })));
+  const values = results.flatMap((r) => Object.entries(r.phases).map(([phase, ms]) => ({ service: r.name.startsWith('podcount') ? 'podcount' : 'hello-world node:http (floor)', phase: labels[phase] ?? phase, ms })));
   return render({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     data: { values },

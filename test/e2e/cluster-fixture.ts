@@ -13,11 +13,14 @@ export interface ClusterFixture {
   readonly images: Images;
   /** Runs `step`; if it throws, the error gains the cluster's state (and `namespace`'s pods). */
   explain<T>(namespace: string | undefined, step: () => Promise<T>): Promise<T>;
+  /** From now on failures carry this report instead (e.g. Knative's, which includes the cluster's). */
+  reportWith(report: (namespace: string | undefined) => Promise<string>): void;
 }
 
 export function useNodeCluster(opts: { import?: Array<keyof Images> } = {}): ClusterFixture {
   let cluster: NodeCluster | undefined;
   let images: Images | undefined;
+  let wider: ((namespace: string | undefined) => Promise<string>) | undefined;
   const fixture: ClusterFixture = {
     get cluster() {
       if (!cluster) throw new Error('the test cluster is not up (used outside a test?)');
@@ -31,10 +34,13 @@ export function useNodeCluster(opts: { import?: Array<keyof Images> } = {}): Clu
       try {
         return await step();
       } catch (err) {
-        const report = cluster ? await cluster.report(namespace).catch((e: unknown) => String(e)) : '(no cluster)';
+        const report = wider ? await wider(namespace).catch(String) : cluster ? await cluster.report(namespace).catch(String) : '(no cluster)';
         // A new error: the reporter prints an assertion's diff, not an amended message.
         throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- test cluster state ---\n${report}`, { cause: err });
       }
+    },
+    reportWith(report) {
+      wider = report;
     },
   };
   before(async () => {

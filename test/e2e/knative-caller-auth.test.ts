@@ -4,11 +4,10 @@
 // other audiences, and a caller whose grant covers one namespace.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { installKnative, type KnativeInstall } from '../knative/install.ts';
-import { waitFor } from '../support/poll.ts';
+import { installKnative } from '../knative/install.ts';
 import { requestFrom, waitForService, type ClientPod } from './client.ts';
 import { useNodeCluster } from './cluster-fixture.ts';
-import { deployPodcount } from './knative-podcount.ts';
+import { deployPodcount, revisionReady, runPingJob } from './knative-podcount.ts';
 import { truth } from './truth.ts';
 import { clientPod, toYaml } from './workloads.ts';
 
@@ -17,18 +16,15 @@ const URL = 'http://podcount-00001.podcount.svc.cluster.local';
 
 describe('caller authentication on a real node (overlays/public)', () => {
   const f = useNodeCluster({ import: ['podcount', 'client', 'curl'] });
-  let kn: KnativeInstall | undefined;
-  const explain = <T>(ns: string, step: () => Promise<T>) => step().catch(async (err: unknown) => {
-    const report = kn ? await kn.report(ns).catch(String) : await f.cluster.report(ns).catch(String);
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- test cluster and Knative state ---\n${report}`, { cause: err });
-  });
+  const explain = <T>(ns: string, step: () => Promise<T>) => f.explain(ns, step);
   /** A token of `account` in the client's namespace for `audience`, from the TokenRequest API. */
   const token = (account: string, audience: string) =>
     f.cluster.kubectl(['create', 'token', account, '-n', CLIENT.namespace, `--audience=${audience}`, '--duration=10m']).then((t) => t.trim());
 
   before(() => explain('podcount', async () => {
     const { cluster, images } = f;
-    kn = await installKnative(cluster, { eventing: true });
+    const kn = await installKnative(cluster, { eventing: true });
+    f.reportWith((ns) => kn.report(ns));
     await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref, variant: 'overlays/public' });
     await cluster.apply(toYaml([
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: CLIENT.namespace, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } },
@@ -39,16 +35,13 @@ describe('caller authentication on a real node (overlays/public)', () => {
       { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'reader-lists-pods', namespace: CLIENT.namespace }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'pod-lister' }, subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: CLIENT.namespace }] },
     ]));
     await cluster.kubectl(['-n', CLIENT.namespace, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=60s']);
-    await waitFor(async () => (await cluster.admin.request('/apis/serving.knative.dev/v1/namespaces/podcount/revisions/podcount-00001')).json?.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True'),
-      { timeoutMs: 120_000, intervalMs: 250, what: 'revision podcount-00001 Ready' });
+    await revisionReady(cluster, 'podcount');
     await waitForService(cluster, CLIENT, 'podcount-00001.podcount.svc.cluster.local');
   }));
 
   it('accepts the CronJob\'s token, projected by the kubelet for audience podcount, end to end', () => explain('podcount', async () => {
     const { cluster } = f;
-    await cluster.kubectl(['-n', 'podcount', 'create', 'job', '--from=cronjob/podcount-ping', 'e2e-ping-auth']);
-    await cluster.kubectl(['-n', 'podcount', 'wait', '--for=condition=Complete', 'job/e2e-ping-auth', '--timeout=180s']);
-    const logs = await cluster.kubectl(['-n', 'podcount', 'logs', 'job/e2e-ping-auth']);
+    const logs = await runPingJob(cluster, 'e2e-ping-auth');
     assert.match(logs, /^HTTP\/1\.1 200/m);
     assert.match(logs, /^ce-type: dev\.podcount\.pods\.counted/im);
     // podcount logged who asked; the token itself appears nowhere in its log.

@@ -75,15 +75,7 @@ async function timedGet(cluster: NodeCluster, url: string, host: string): Promis
 describe('Knative Serving and Eventing installed from their own config on the real node', () => {
   const f = useNodeCluster({ import: ['hello', 'client'] });
   let knative: KnativeInstall;
-  /** Runs `step`; a failure carries the cluster's and Knative's state (and `ns`'s pods and logs). */
-  const explain = async <T>(ns: string, step: () => Promise<T>): Promise<T> => {
-    try {
-      return await step();
-    } catch (err) {
-      // A new error: the reporter shows an assertion's diff, not its (amended) message.
-      throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- knative state ---\n${await knative.report(ns).catch(String)}`, { cause: err });
-    }
-  };
+  const explain = <T>(ns: string, step: () => Promise<T>) => f.explain(ns, step);
   let lastAnswer = 0;
   let nodeNamespaces: string[] = [];
 
@@ -91,6 +83,8 @@ describe('Knative Serving and Eventing installed from their own config on the re
     const { cluster, images } = f;
     nodeNamespaces = namespacesOf(cluster.sandbox.initPid);
     knative = await installKnative(cluster, { eventing: true, log: (l) => console.log(l) });
+    // Failures now carry every Knative object's conditions and component logs too.
+    f.reportWith((ns) => knative.report(ns));
     const t = knative.timings;
     console.log(`knative: install ${t['ready']} s (images ${t['images']} s, imported ${t['imported']} s, CRDs Established ${t['crds']} s, all applied ${t['applied']} s, every Deployment Available ${t['available']} s, webhooks answering ${t['ready']} s)`);
     await explain(CLIENT.namespace, async () => {

@@ -10,7 +10,7 @@ import type { NodeCluster } from '../node/node-cluster.ts';
 import { waitFor } from '../support/poll.ts';
 import { concurrentRequestsFrom, requestFrom, waitForService, type ClientPod } from './client.ts';
 import { useNodeCluster } from './cluster-fixture.ts';
-import { deployPodcount } from './knative-podcount.ts';
+import { deployPodcount, revisionReady, runPingJob } from './knative-podcount.ts';
 import { countMatchesTruth, truth } from './truth.ts';
 import { clientPod, toYaml } from './workloads.ts';
 
@@ -34,12 +34,6 @@ async function knative(cluster: NodeCluster, path: string): Promise<Obj> {
   return (await cluster.admin.must(path)).json as Obj;
 }
 
-/** Waits for the revision to be Ready, i.e. Knative ran the pod and its readiness probe passed. */
-async function revisionReady(cluster: NodeCluster, namespace: string): Promise<void> {
-  await waitFor(async () => condition(await knative(cluster, `/apis/serving.knative.dev/v1/namespaces/${namespace}/revisions/podcount-00001`).catch(() => ({})), 'Ready')?.['status'] === 'True',
-    { timeoutMs: 240_000, intervalMs: 250, what: `revision ${namespace}/podcount-00001 Ready` });
-}
-
 /** The CloudEvents the recorder (event_display) printed so far, as {attributes, data}. */
 async function recorded(cluster: NodeCluster): Promise<Array<{ attributes: Record<string, string>; data: Obj | undefined }>> {
   const logs = await cluster.kubectl(['-n', 'podcount', 'logs', 'deployment/e2e-recorder']);
@@ -60,15 +54,13 @@ async function recorded(cluster: NodeCluster): Promise<Array<{ attributes: Recor
 describe('podcount as a Knative Service on a real node', () => {
   const f = useNodeCluster({ import: ['podcount', 'client', 'curl'] });
   let kn: KnativeInstall;
-  // A failure carries the cluster's state and every Knative object's conditions and logs.
-  const explain = <T>(ns: string, step: () => Promise<T>) => step().catch(async (err: unknown) => {
-    const report = kn ? await kn.report(ns).catch(String) : await f.cluster.report(ns).catch(String);
-    throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- test cluster and Knative state ---\n${report}`, { cause: err });
-  });
+  const explain = <T>(ns: string, step: () => Promise<T>) => f.explain(ns, step);
 
   before(() => explain('podcount', async () => {
     const { cluster, images } = f;
     kn = await installKnative(cluster, { eventing: true });
+    // Failures now carry every Knative object's conditions and component logs too.
+    f.reportWith((ns) => kn.report(ns));
     await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref });
     // A recorder for the replies: event_display behind a Trigger on the reply type.
     await cluster.apply(toYaml([
@@ -196,9 +188,7 @@ describe('podcount as a Knative Service on a real node', () => {
 
   it('runs the CronJob: a Job from cronjob/podcount-ping succeeds and logs the reply', () => explain('podcount', async () => {
     const { cluster } = f;
-    await cluster.kubectl(['-n', 'podcount', 'create', 'job', '--from=cronjob/podcount-ping', 'e2e-ping-now']);
-    await cluster.kubectl(['-n', 'podcount', 'wait', '--for=condition=Complete', 'job/e2e-ping-now', '--timeout=180s']);
-    const logs = await cluster.kubectl(['-n', 'podcount', 'logs', 'job/e2e-ping-now']);
+    const logs = await runPingJob(cluster, 'e2e-ping-now');
     assert.match(logs, /^HTTP\/1\.1 200/m);
     assert.match(logs, /^ce-type: dev\.podcount\.pods\.counted/im);
     assert.match(logs, /"inResponseTo":\{"id":"[^"]+","source":"\/apis\/batch\/v1\/namespaces\/podcount\/cronjobs\/podcount-ping","type":"dev\.podcount\.count\.requested"\}/);

@@ -5,6 +5,7 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import type { NodeCluster } from '../node/node-cluster.ts';
+import { waitFor } from '../support/poll.ts';
 
 const KNATIVE = resolve(import.meta.dirname, '..', '..', 'knative');
 const PATCHES = join(import.meta.dirname, 'knative-overlay');
@@ -58,4 +59,20 @@ export async function deployPodcount(cluster: NodeCluster, o: DeployOptions): Pr
 function splitRef(ref: string): [string, string] {
   const i = ref.lastIndexOf(':');
   return [ref.slice(0, i), ref.slice(i + 1)];
+}
+
+/** Waits until Knative has run podcount's first revision in `namespace` and its readiness probe passed. */
+export async function revisionReady(cluster: NodeCluster, namespace: string): Promise<void> {
+  const path = `/apis/serving.knative.dev/v1/namespaces/${namespace}/revisions/podcount-00001`;
+  await waitFor(async () => {
+    const conditions = ((await cluster.admin.request(path)).json?.status?.conditions ?? []) as Array<{ type: string; status: string }>;
+    return conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+  }, { timeoutMs: 240_000, intervalMs: 250, what: `revision ${namespace}/podcount-00001 Ready` });
+}
+
+/** `kubectl create job --from=cronjob/podcount-ping`, waited for; its log (curl's answer). */
+export async function runPingJob(cluster: NodeCluster, job: string, namespace = 'podcount'): Promise<string> {
+  await cluster.kubectl(['-n', namespace, 'create', 'job', '--from=cronjob/podcount-ping', job]);
+  await cluster.kubectl(['-n', namespace, 'wait', '--for=condition=Complete', `job/${job}`, '--timeout=180s']);
+  return cluster.kubectl(['-n', namespace, 'logs', `job/${job}`]);
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { countPods, namespaceFromFieldSelector } from '../../function/count.ts';
+import { PodcountError } from '../../function/errors.ts';
 import { apiResponse, stubApi } from './stubs.ts';
 
 test('a metadata.namespace term in a field selector names the namespace to list', () => {
@@ -35,4 +36,78 @@ test('an unfiltered count without a reload says so', async () => {
   const page = apiResponse(200, { metadata: { resourceVersion: '3', continue: 'c', remainingItemCount: 41 }, items: [{}] });
   const r = await countPods(stubApi(() => page), {}, { pageSize: 500, expiredRetries: 0 });
   assert.deepEqual(r, { count: 42, resourceVersion: '3', strategy: 'remainingItemCount', apiRequests: 1, apiBytes: page.body.length, credentialsReloaded: false });
+});
+
+/** A stand-in API server that keeps expiring the continue token of page two. */
+function alwaysExpiring() {
+  const paths: string[] = [];
+  const api = stubApi((_method, path) => {
+    paths.push(path);
+    if (new URL(path, 'https://x').searchParams.has('continue')) {
+      return apiResponse(410, { kind: 'Status', reason: 'Expired', message: 'The provided continue parameter is too old' });
+    }
+    return apiResponse(200, { kind: 'Table', metadata: { resourceVersion: '5', continue: 'p2' }, rows: [{}, {}] });
+  });
+  return { api, paths };
+}
+
+test('a 410 Expired on page two restarts the count from page one, and after the configured retries answers 503', async () => {
+  for (const expiredRetries of [0, 1, 3]) {
+    const { api, paths } = alwaysExpiring();
+    await assert.rejects(countPods(api, { labelSelector: 'app=web' }, { pageSize: 2, expiredRetries }), (err: unknown) => {
+      assert.ok(err instanceof PodcountError);
+      assert.equal(err.status, 503);
+      assert.equal(err.code, 'cluster_unavailable');
+      assert.match(err.message, /kept expiring/);
+      return true;
+    });
+    // Each pass: page one (no continue token: a new consistent list), then page two (expired).
+    const pass = paths.map((p) => new URL(p, 'https://x').searchParams.get('continue'));
+    assert.deepEqual(pass, Array.from({ length: expiredRetries + 1 }, () => [null, 'p2']).flat(), `expiredRetries=${expiredRetries}`);
+  }
+});
+
+test('after a 410 Expired the restarted count counts afresh: no row of the expired pass is kept', async () => {
+  let expired = false;
+  const api = stubApi((_method, path) => {
+    const cont = new URL(path, 'https://x').searchParams.get('continue');
+    if (cont === 'p2' && !expired) {
+      expired = true;
+      return apiResponse(410, { kind: 'Status', reason: 'Expired', message: 'too old' });
+    }
+    if (cont === 'p2') return apiResponse(200, { kind: 'Table', metadata: { resourceVersion: '8' }, rows: [{}] });
+    // The second pass sees a newer snapshot: its resourceVersion is the one reported.
+    return apiResponse(200, { kind: 'Table', metadata: { resourceVersion: expired ? '8' : '7', continue: 'p2' }, rows: [{}, {}] });
+  });
+  const r = await countPods(api, { fieldSelector: 'status.phase=Running' }, { pageSize: 2, expiredRetries: 1 });
+  assert.deepEqual([r.count, r.resourceVersion, r.apiRequests], [3, '8', 4]);
+});
+
+test('a 410 on the first page is not a continue token expiring: it is not retried', async () => {
+  let calls = 0;
+  const api = stubApi(() => { calls += 1; return apiResponse(410, { kind: 'Status', reason: 'Gone', message: 'gone' }); });
+  await assert.rejects(countPods(api, { labelSelector: 'a=b' }, { pageSize: 2, expiredRetries: 3 }), (err: unknown) => err instanceof PodcountError && err.status === 503);
+  assert.equal(calls, 1);
+});
+
+test('selectors carrying &, #, +, =, commas and spaces reach the API server as one parameter each, on every page', async () => {
+  const labelSelector = 'tier in (web, api),app!=x+y';
+  const fieldSelector = 'metadata.name!=a&b\\=c+d#e f,status.phase=Running';
+  const seen: URLSearchParams[] = [];
+  const api = stubApi((_method, path) => {
+    const url = new URL(path, 'https://x');
+    seen.push(url.searchParams);
+    assert.equal(url.hash, '', 'nothing of a selector may turn into a fragment');
+    const first = !url.searchParams.has('continue');
+    return apiResponse(200, { kind: 'Table', metadata: { resourceVersion: '1', ...(first ? { continue: 'c 2&x=1' } : {}) }, rows: [{}] });
+  });
+  const r = await countPods(api, { labelSelector, fieldSelector }, { pageSize: 1, expiredRetries: 0 });
+  assert.equal(r.count, 2);
+  assert.equal(seen.length, 2);
+  for (const params of seen) {
+    assert.deepEqual(params.getAll('labelSelector'), [labelSelector]);
+    assert.deepEqual(params.getAll('fieldSelector'), [fieldSelector]);
+  }
+  assert.deepEqual([...seen[0]!.keys()].sort(), ['fieldSelector', 'includeObject', 'labelSelector', 'limit']);
+  assert.deepEqual(seen[1]!.getAll('continue'), ['c 2&x=1'], 'the continue token goes back exactly as the server gave it');
 });

@@ -33,6 +33,14 @@ test('bad namespaces, unknown and repeated parameters are 400s with a code', () 
   rejects(() => parse(`labelSelector=${'a'.repeat(5000)}`), 'bad_selector');
 });
 
+test('a namespace that is invalid only by its case is a 400: namespaces are lowercase DNS-1123 labels', () => {
+  // "Default" cannot exist, so no count of it may be answered: the caller made a mistake to be told about.
+  for (const ns of ['Default', 'KUBE-SYSTEM', 'kube-System', 'a'.repeat(62) + 'A']) rejects(() => parse(`namespace=${ns}`), 'bad_namespace');
+  for (const ns of ['Default', 'kube-System']) {
+    assert.throws(() => toCountQuery({ namespace: ns }, cluster, undefined, 'event data'), (err: unknown) => err instanceof PodcountError && err.code === 'bad_namespace' && err.status === 400);
+  }
+});
+
 test('event data fields must be strings', () => {
   assert.throws(() => toCountQuery({ namespace: 3 }, cluster, undefined, 'event data'), /must be a string/);
   assert.deepEqual(toCountQuery({ namespace: null }, cluster, undefined, 'event data').namespace, undefined);

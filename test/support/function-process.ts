@@ -77,6 +77,10 @@ export class FunctionProcess {
     // A HOME without a kubeconfig: only what the test passes decides how podcount connects.
     const home = mkdtempSync(join(tmpdir(), 'podcount-fn-'));
     const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: home, NODE_ENV: 'production', PORT: String(port) };
+    // Under mutation testing (npm run mutate) the built function is the instrumented one: it must
+    // run the mutant the test runner activated.
+    const mutant = process.env['__STRYKER_ACTIVE_MUTANT__'];
+    if (mutant !== undefined) env['__STRYKER_ACTIVE_MUTANT__'] = mutant;
     for (const [k, v] of Object.entries(opts.env ?? {})) if (v !== undefined) env[k] = v;
     const args = opts.entry === 'functions-framework'
       ? [join(ROOT, 'node_modules/@google-cloud/functions-framework/build/src/main.js'), '--target=podcount', `--source=${join(ROOT, 'dist/index.mjs')}`, `--port=${port}`]

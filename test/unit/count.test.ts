@@ -111,3 +111,50 @@ test('selectors carrying &, #, +, =, commas and spaces reach the API server as o
   assert.deepEqual([...seen[0]!.keys()].sort(), ['fieldSelector', 'includeObject', 'labelSelector', 'limit']);
   assert.deepEqual(seen[1]!.getAll('continue'), ['c 2&x=1'], 'the continue token goes back exactly as the server gave it');
 });
+
+test('what each strategy asks for: one metadata-only item unfiltered, Tables without objects by the page when filtered', async () => {
+  const asked: Array<{ path: string; params: Record<string, string> }> = [];
+  const api = stubApi((_m, path) => {
+    const url = new URL(path, 'https://x');
+    asked.push({ path: url.pathname, params: Object.fromEntries(url.searchParams) });
+    return apiResponse(200, url.searchParams.has('labelSelector') || url.searchParams.has('fieldSelector')
+      ? { kind: 'Table', metadata: { resourceVersion: '4' }, rows: [{}, {}] }
+      : { kind: 'PartialObjectMetadataList', metadata: { resourceVersion: '4', continue: 'c', remainingItemCount: 0 }, items: [{}] });
+  });
+  const accepts: string[] = [];
+  const recording = { ...api, get: (path: string, accept: string) => { accepts.push(accept); return api.get(path, accept); } };
+  const opts = { pageSize: 7, expiredRetries: 0 };
+  assert.deepEqual(await countPods(recording, {}, opts).then((r) => [r.count, r.strategy]), [1, 'remainingItemCount'], 'remainingItemCount 0 is exact too');
+  assert.deepEqual(await countPods(recording, { namespace: 'a' }, opts).then((r) => [r.count, r.strategy]), [1, 'remainingItemCount']);
+  assert.deepEqual(await countPods(recording, { labelSelector: 'app=web' }, opts).then((r) => [r.count, r.strategy]), [2, 'single-page']);
+  assert.deepEqual(await countPods(recording, { fieldSelector: 'metadata.namespace=b' }, opts).then((r) => [r.count, r.strategy]), [2, 'single-page']);
+  assert.deepEqual(asked, [
+    { path: '/api/v1/pods', params: { limit: '1' } },
+    { path: '/api/v1/namespaces/a/pods', params: { limit: '1' } },
+    { path: '/api/v1/pods', params: { limit: '7', labelSelector: 'app=web', includeObject: 'None' } },
+    { path: '/api/v1/namespaces/b/pods', params: { limit: '7', fieldSelector: 'metadata.namespace=b', includeObject: 'None' } },
+  ]);
+  assert.deepEqual(accepts, [
+    'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json',
+    'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json',
+    'application/json;as=Table;g=meta.k8s.io;v=v1,application/json',
+    'application/json;as=Table;g=meta.k8s.io;v=v1,application/json',
+  ]);
+});
+
+test('pages without metadata, or a negative remainingItemCount, are counted by their items', async () => {
+  const bare = stubApi(() => apiResponse(200, { items: [{}, {}, {}] }));
+  assert.deepEqual(await countPods(bare, {}, { pageSize: 5, expiredRetries: 0 }).then((r) => [r.count, r.resourceVersion, r.strategy]), [3, '', 'single-page']);
+  let page = 0;
+  const odd = stubApi(() => apiResponse(200, page++ === 0 ? { metadata: { resourceVersion: '2', continue: 'c', remainingItemCount: -1 }, items: [{}] } : { metadata: {}, items: [{}] }));
+  assert.deepEqual(await countPods(odd, {}, { pageSize: 5, expiredRetries: 0 }).then((r) => [r.count, r.resourceVersion, r.strategy]), [2, '2', 'paginated']);
+  await assert.rejects(countPods(stubApi(() => ({ status: 200, headers: { 'content-type': 'text/html' }, body: Buffer.from('<html>'), credentialsReloaded: false })), {}, { pageSize: 5, expiredRetries: 0 }),
+    (e: unknown) => e instanceof PodcountError && e.code === 'upstream_error' && /text\/html/.test(e.message));
+});
+
+test('a namespace term is found among escaped commas and spaces, and only as a whole term', () => {
+  assert.equal(namespaceFromFieldSelector('metadata.name=a\\,metadata.namespace=x'), undefined, 'an escaped comma does not start a term');
+  assert.equal(namespaceFromFieldSelector('xmetadata.namespace=x'), undefined);
+  assert.equal(namespaceFromFieldSelector('metadata.namespace=x-'), undefined);
+  assert.equal(namespaceFromFieldSelector('metadata.namespace=x y'), undefined);
+});

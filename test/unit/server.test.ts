@@ -33,6 +33,7 @@ test('the server is built not listening; once listening it says where and warms 
   try {
     const listening = app.lines.find((l) => l.msg === 'listening');
     assert.equal(listening?.['port'], (s.server.address() as { port: number }).port);
+    assert.deepEqual([listening?.['scope'], listening?.['auth'], listening?.['source']], ['cluster', 'none', 'none'], 'no API client: source none');
     assert.equal(app.calls.warmUp, 1);
   } finally {
     await new Promise((resolve) => s.server.close(resolve));
@@ -75,7 +76,8 @@ test('drain gives up after PODCOUNT_DRAIN_TIMEOUT_MS when a request never ends',
     s.server.closeAllConnections();
     await stuck;
   });
-  assert.equal(app.lines.find((l) => l.level === 'warn')?.msg, 'drain timeout reached; exiting with requests still open');
+  const warn = app.lines.find((l) => l.level === 'warn');
+  assert.deepEqual([warn?.msg, warn?.['inFlight']], ['drain timeout reached; exiting with requests still open', 1]);
 });
 
 /** A GET on `agent` (kept alive: the client never closes the connection itself); resolves with the status once the body is read. */

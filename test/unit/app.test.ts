@@ -65,3 +65,66 @@ test('identical concurrent queries do share one read', async () => {
   assert.equal(paths.length, 1);
   assert.equal(new Set(answers.map((a) => a.resourceVersion)).size, 1);
 });
+
+/** An app with a logger whose lines the test reads, and an access check it chooses. */
+function appWith(o: { accessCheck?: Promise<import('../../function/review.ts').AccessAnswer>; username?: string; scopeNamespace?: string; api?: boolean; env?: Record<string, string> }) {
+  const lines: Array<Record<string, unknown> & { level: string; msg: string }> = [];
+  let closed = 0;
+  const api = stubApi(() => apiResponse(200, { metadata: { resourceVersion: '1' }, items: [] }));
+  if (o.username) (api.target.identity as { username?: string }).username = o.username;
+  const withClose = { ...api, close: () => { closed += 1; } };
+  const config = loadConfig(o.env ?? {});
+  const resolution = o.api === false ? { ok: false as const, why: 'no token mounted', notes: ['looked in /sa'] } : { ok: true as const, target: api.target };
+  const app = createApp({ config, resolution, api: o.api === false ? undefined : withClose, scopeNamespace: o.scopeNamespace, accessCheck: o.accessCheck },
+    createLogger('debug', { write: (l: string) => void lines.push(JSON.parse(l) as (typeof lines)[number]) }));
+  return { app, lines, closed: () => closed };
+}
+
+test('warm-up says once whether podcount may list pods, and the exact fix when not', async () => {
+  let w = appWith({ accessCheck: Promise.resolve({ allowed: true }) });
+  await w.app.warmUp();
+  assert.deepEqual(w.lines.map((l) => [l.level, l.msg, l['server'], l['source']]), [['info', 'ready: may list pods in all namespaces', 'https://10.0.0.1:443', 'in-cluster']]);
+  w = appWith({ accessCheck: Promise.resolve({ allowed: true }), scopeNamespace: 'team' });
+  await w.app.warmUp();
+  assert.equal(w.lines[0]?.msg, 'ready: may list pods in namespace team');
+  w = appWith({ accessCheck: Promise.resolve({ allowed: false, reason: 'no RBAC policy matched', username: 'system:serviceaccount:apps:pc' }) });
+  await w.app.warmUp();
+  assert.equal(w.lines[0]?.level, 'warn');
+  assert.equal(w.lines[0]?.['reason'], 'no RBAC policy matched');
+  assert.match(w.lines[0]!.msg, /ServiceAccount apps\/pc may not list pods at the cluster scope\. Fix: kubectl create clusterrole/);
+  w = appWith({ accessCheck: Promise.resolve({ allowed: false }), username: 'system:serviceaccount:apps:pc', scopeNamespace: 'team' });
+  await w.app.warmUp();
+  assert.match(w.lines[0]!.msg, /ServiceAccount apps\/pc may not list pods in namespace team\. Fix: kubectl create role/, 'the user from the connection when the review names none');
+  w = appWith({ accessCheck: Promise.resolve({ allowed: false, username: 'alice' }) });
+  await w.app.warmUp();
+  assert.equal(w.lines[0]?.msg, 'alice may not list pods at the cluster scope: every count will answer 502 forbidden');
+  w = appWith({ accessCheck: Promise.resolve({ allowed: false }), scopeNamespace: 'team' });
+  await w.app.warmUp();
+  assert.equal(w.lines[0]?.msg, 'podcount may not list pods in namespace team: every count will answer 502 forbidden');
+  w = appWith({ accessCheck: Promise.reject(new Error('ECONNREFUSED')) });
+  await w.app.warmUp();
+  assert.deepEqual([w.lines[0]?.level, w.lines[0]?.msg, w.lines[0]?.['err']], ['warn', 'warm-up could not reach the API server; counts will retry on demand', 'ECONNREFUSED']);
+  w = appWith({});
+  await w.app.warmUp();
+  assert.deepEqual(w.lines, [], 'no access check asked: nothing to say');
+});
+
+test('without a cluster configuration: one warning at start, and every count is 503 no_cluster_config', async () => {
+  const w = appWith({ api: false });
+  assert.deepEqual(w.lines.map((l) => [l.level, l.msg, l['notes']]), [['warn', 'no cluster configuration: no token mounted; counts answer 503 no_cluster_config', ['looked in /sa']]]);
+  assert.deepEqual([w.app.why, w.app.notes, w.app.api, w.app.ownNamespace], ['no token mounted', ['looked in /sa'], undefined, undefined]);
+  await assert.rejects(w.app.count({}), (e: unknown) => (e as { code?: string }).code === 'no_cluster_config' && /no token mounted/.test((e as Error).message));
+  await w.app.warmUp();
+  w.app.close();
+  assert.equal(w.lines.length, 1);
+});
+
+test('close() closes the API connection; callers are checked only when PODCOUNT_AUTH=kubernetes', async () => {
+  const w = appWith({});
+  assert.deepEqual([w.app.why, w.app.notes, w.app.callerAuth], [undefined, [], undefined]);
+  w.app.close();
+  assert.equal(w.closed(), 1);
+  const checked = appWith({ env: { PODCOUNT_AUTH: 'kubernetes' } });
+  const auth = await checked.app.callerAuth;
+  assert.deepEqual(auth?.report().audiences, ['podcount']);
+});

@@ -34,6 +34,9 @@ test('the server is built not listening; once listening it says where and warms 
     const listening = app.lines.find((l) => l.msg === 'listening');
     assert.equal(listening?.['port'], (s.server.address() as { port: number }).port);
     assert.deepEqual([listening?.['scope'], listening?.['auth'], listening?.['source']], ['cluster', 'none', 'none'], 'no API client: source none');
+    const res = await fetch(`http://127.0.0.1:${(s.server.address() as { port: number }).port}/healthz`);
+    assert.equal(res.headers.get('connection'), 'keep-alive', 'connections are kept alive until a drain');
+    await res.body?.cancel();
     assert.equal(app.calls.warmUp, 1);
   } finally {
     await new Promise((resolve) => s.server.close(resolve));

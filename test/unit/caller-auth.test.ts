@@ -359,3 +359,47 @@ test('the Bearer scheme: case-insensitive, one token, spaces around it tolerated
   await rejection(a.authenticate(tooLong));
   assert.equal(s.reviews('tokenreviews').length, 2, 'a longer one is refused before any review');
 });
+
+test('no two questions or users share a decision: each field of the question, the uid and each extra value count', async () => {
+  const s = server();
+  const a = auth(s);
+  const alice = await a.authenticate(`Bearer ${ALICE}`);
+  const questions = [{ namespace: 'shop' }, { namespace: 'shop', fieldSelector: 'a=b' }, { namespace: 'shop', fieldSelector: 'c=d' }, { namespace: 'shop', labelSelector: 'a=b' }, { namespace: 'shop', labelSelector: 'c=d' }];
+  for (const q of questions) await a.authorize(alice, q);
+  assert.equal(s.reviews('subjectaccessreviews').length, questions.length, 'one review per distinct question');
+  const variants = [{ ...alice, uid: 'other-uid', identityKey: '' }, { ...alice, extra: { 'authentication.kubernetes.io/credential-id': ['JTI=other'] }, identityKey: '' }];
+  // The identity key is made by authenticate(); derive the variants' through a review that names them.
+  for (const v of variants) {
+    const s2 = server();
+    const a2 = auth(s2);
+    const same = await a2.authenticate(`Bearer ${ALICE}`);
+    const apiUser = { ...userOf('team-a', 'alice'), uid: v.uid, extra: v.extra };
+    const s3 = stubApi((_m, path) => path.endsWith('/tokenreviews') ? apiResponse(201, { status: { authenticated: true, user: apiUser, audiences: ['podcount'] } }) : apiResponse(201, { status: { allowed: true } }));
+    const other = await createCallerAuth({ api: s3, why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes' }), scopeNamespace: undefined, now: () => NOW }).authenticate(`Bearer ${ALICE}`);
+    assert.notEqual(other.identityKey, same.identityKey, JSON.stringify(v));
+  }
+});
+
+test('a token that expired this very moment is reported as expired; an empty header as missing', async () => {
+  const s = server();
+  const a = auth(s);
+  const now = sa('team-a', 'carol', { exp: NOW });
+  const e = await rejection(a.authenticate(`Bearer ${now}`));
+  assert.match(e.message, /^The token expired at /);
+  const missing = await rejection(a.authenticate('  '));
+  assert.match(missing.message, /^No Authorization: Bearer token/);
+  assert.equal(missing.headers['www-authenticate'], 'Bearer realm="podcount"');
+  const malformed = await rejection(a.authenticate('Bearer a b'));
+  assert.match(malformed.message, /is not "Bearer <token>"/);
+  const anyAudience = await rejection(a.authenticate(`Bearer ${sa('team-a', 'dave', { aud: ['podcount', 'other'] })}`));
+  assert.doesNotMatch(anyAudience.message, /not one podcount accepts/, 'a token for podcount and others is not refused for its audience');
+});
+
+test('without an API client the caller checks say why, and the warm-up has nothing to check', async () => {
+  const none = createCallerAuth({ api: undefined, why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes' }), scopeNamespace: undefined });
+  const e = await rejection(none.authenticate(`Bearer ${ALICE}`));
+  assert.match(e.message, /no cluster to talk to: unknown$/);
+  const app = stubApp();
+  await none.warmUp(app.log);
+  assert.deepEqual(app.lines, []);
+});

@@ -146,8 +146,13 @@ test('pages without metadata, or a negative remainingItemCount, are counted by t
   const bare = stubApi(() => apiResponse(200, { items: [{}, {}, {}] }));
   assert.deepEqual(await countPods(bare, {}, { pageSize: 5, expiredRetries: 0 }).then((r) => [r.count, r.resourceVersion, r.strategy]), [3, '', 'single-page']);
   let page = 0;
-  const odd = stubApi(() => apiResponse(200, page++ === 0 ? { metadata: { resourceVersion: '2', continue: 'c', remainingItemCount: -1 }, items: [{}] } : { metadata: {}, items: [{}] }));
+  const later: URLSearchParams[] = [];
+  const odd = stubApi((_m, path) => {
+    if (page > 0) later.push(new URL(path, 'https://x').searchParams);
+    return apiResponse(200, page++ === 0 ? { metadata: { resourceVersion: '2', continue: 'c', remainingItemCount: -1 }, items: [{}] } : { metadata: {}, items: [{}] });
+  });
   assert.deepEqual(await countPods(odd, {}, { pageSize: 5, expiredRetries: 0 }).then((r) => [r.count, r.resourceVersion, r.strategy]), [2, '2', 'paginated']);
+  assert.deepEqual(later.map((p) => [p.get('limit'), p.get('includeObject'), p.get('continue')]), [['5', 'None', 'c']], 'pages after the first are Tables of the page size');
   await assert.rejects(countPods(stubApi(() => ({ status: 200, headers: { 'content-type': 'text/html' }, body: Buffer.from('<html>'), credentialsReloaded: false })), {}, { pageSize: 5, expiredRetries: 0 }),
     (e: unknown) => e instanceof PodcountError && e.code === 'upstream_error' && /text\/html/.test(e.message));
 });
@@ -157,4 +162,9 @@ test('a namespace term is found among escaped commas and spaces, and only as a w
   assert.equal(namespaceFromFieldSelector('xmetadata.namespace=x'), undefined);
   assert.equal(namespaceFromFieldSelector('metadata.namespace=x-'), undefined);
   assert.equal(namespaceFromFieldSelector('metadata.namespace=x y'), undefined);
+});
+
+test('an API failure on the first page is answered as what it is, not as an expired list', async () => {
+  const forbidden = stubApi(() => apiResponse(403, { kind: 'Status', reason: 'Forbidden', message: 'pods is forbidden: User "system:serviceaccount:a:b" cannot list resource "pods"' }));
+  await assert.rejects(countPods(forbidden, {}, { pageSize: 5, expiredRetries: 2 }), (e: unknown) => e instanceof PodcountError && e.status === 502 && e.code === 'forbidden');
 });

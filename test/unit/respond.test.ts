@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { test } from 'node:test';
 import { badRequest, bodyTooLarge, PodcountError } from '../../function/errors.ts';
-import { send, sendError, sendJson, sentence, type CountAnswer } from '../../function/respond.ts';
+import { send, sendError, sendJson, sentence, toAnswer, type CountAnswer } from '../../function/respond.ts';
 
 /** What a response was given: status, headers and body, or only an end() once headers were out. */
 function recorder(headersSent = false) {
@@ -58,4 +58,11 @@ test('errors: Retry-After when the error has one, connection: close after a 413,
   ({ res, r } = recorder());
   sendError(res, withAllow);
   assert.equal(r.headers['allow'], 'GET');
+});
+
+test('the answer says its scope: the cluster without a namespace, else the namespace', () => {
+  const r = { count: 1, resourceVersion: '9', strategy: 'single-page' as const, apiRequests: 1, apiBytes: 1, credentialsReloaded: false };
+  const at = new Date('2026-11-23T07:00:00Z');
+  assert.deepEqual(toAnswer({}, r, at), { count: 1, scope: 'cluster', namespace: null, labelSelector: null, fieldSelector: null, resourceVersion: '9', countedAt: '2026-11-23T07:00:00.000Z', strategy: 'single-page' });
+  assert.deepEqual([toAnswer({ namespace: 'a', labelSelector: 'x=y', fieldSelector: 'f=g' }, r, at)].map((a) => [a.scope, a.namespace, a.labelSelector, a.fieldSelector]), [['namespace', 'a', 'x=y', 'f=g']]);
 });

@@ -6,7 +6,8 @@
 //   dist/ built from the instrumented sources.
 // `npm run mutate -- --mutate function/request.ts[,function/kubeapi.ts]` mutates those files only,
 // each in its phase. Both phases are incremental (reports/mutation/*.incremental.json): a re-run
-// tests only mutants whose code or tests changed; `--force` re-tests everything.
+// tests only mutants whose code or tests changed; `--force` re-tests everything. `--report-only`
+// runs nothing: it merges the last report of each phase and prints the table.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -24,7 +25,7 @@ interface Phase {
 const UNIT: Phase = { name: 'unit', config: 'stryker.config.json', report: join(REPORTS, 'unit.json') };
 const INTEGRATION: Phase = { name: 'integration', config: 'stryker.integration.config.json', report: join(REPORTS, 'integration.json') };
 
-const { values } = parseArgs({ options: { mutate: { type: 'string' }, phase: { type: 'string' }, force: { type: 'boolean' } } });
+const { values } = parseArgs({ options: { mutate: { type: 'string' }, phase: { type: 'string' }, force: { type: 'boolean' }, 'report-only': { type: 'boolean' } } });
 const integrationOnly = (JSON.parse(readFileSync(join(ROOT, INTEGRATION.config), 'utf8')) as { mutate: string[] }).mutate;
 
 /** What each phase mutates: everything by default; with --mutate, the files given, each in its phase. */
@@ -56,7 +57,8 @@ interface Report {
 
 const started = Date.now();
 const ran: Array<[Phase, number]> = [];
-for (const [phase, mutate] of plan()) {
+if (values['report-only']) ran.push(...[UNIT, INTEGRATION].filter((p) => existsSync(p.report)).map((p): [Phase, number] => [p, 0]));
+else for (const [phase, mutate] of plan()) {
   const t0 = Date.now();
   console.log(`\n== ${phase.name} phase (${phase.config}): ${mutate.join(' ')}`);
   const args = [STRYKER, 'run', phase.config, '--mutate', mutate.join(','), ...(values.force ? ['--force'] : [])];
@@ -97,5 +99,5 @@ for (const file of Object.keys(merged.files).sort()) {
 }
 lines.push(row('**all files**', tally(all), ''));
 console.log(`\n${lines.join('\n')}\n`);
-for (const [phase, ms] of ran) console.log(`${phase.name} phase: ${(ms / 1000).toFixed(0)} s`);
+if (!values['report-only']) for (const [phase, ms] of ran) console.log(`${phase.name} phase: ${(ms / 1000).toFixed(0)} s`);
 console.log(`total: ${((Date.now() - started) / 1000).toFixed(0)} s; reports in reports/mutation/ (unit.html, integration.html, mutation.json)`);

@@ -168,3 +168,13 @@ test('an API failure on the first page is answered as what it is, not as an expi
   const forbidden = stubApi(() => apiResponse(403, { kind: 'Status', reason: 'Forbidden', message: 'pods is forbidden: User "system:serviceaccount:a:b" cannot list resource "pods"' }));
   await assert.rejects(countPods(forbidden, {}, { pageSize: 5, expiredRetries: 2 }), (e: unknown) => e instanceof PodcountError && e.status === 502 && e.code === 'forbidden');
 });
+
+test('a failure on a later page other than 410 is that failure, not an expired list to restart', async () => {
+  let calls = 0;
+  const api = stubApi(() => (++calls === 1
+    ? apiResponse(200, { kind: 'Table', metadata: { resourceVersion: '1', continue: 'c' }, rows: [{}] })
+    : apiResponse(500, { kind: 'Status', message: 'etcdserver: leader changed' })));
+  await assert.rejects(countPods(api, { labelSelector: 'a=b' }, { pageSize: 1, expiredRetries: 3 }),
+    (e: unknown) => e instanceof PodcountError && e.status === 503 && /failed with 500: etcdserver: leader changed/.test(e.message));
+  assert.equal(calls, 2, 'no restart');
+});

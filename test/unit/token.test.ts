@@ -102,3 +102,9 @@ test('the token is re-read once more than 60 s have passed since the last read, 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the flat (legacy) claims name the ServiceAccount only when both are there', () => {
+  const modern = { 'kubernetes.io': { namespace: 'a', serviceaccount: { name: 'b' } } };
+  assert.deepEqual(readClaims(jwt({ ...modern, 'kubernetes.io/serviceaccount/namespace': 'x' }))?.serviceAccount, { namespace: 'a', name: 'b' });
+  assert.deepEqual(readClaims(jwt({ ...modern, 'kubernetes.io/serviceaccount/service-account.name': 'y' }))?.serviceAccount, { namespace: 'a', name: 'b' });
+});

@@ -14,6 +14,9 @@ export interface IncomingEvent {
   type: string;
   /** The event data as narrowing fields ({namespace, labelSelector, fieldSelector}); {} when empty. */
   query: RawQuery;
+  /** The distributed-tracing extension attributes, as sent (trace.ts checks them); absent when not sent. */
+  traceparent?: unknown;
+  tracestate?: unknown;
 }
 
 // cloudevents is CommonJS: depending on the loader its exports arrive named or under default.
@@ -52,7 +55,7 @@ export async function parseEvent(headers: IncomingHttpHeaders, body: Buffer): Pr
     throw badRequest('bad_event', `Not a valid CloudEvent: ${describe(err)}.`,
       'A binary event needs ce-specversion: 1.0, ce-id, ce-source and ce-type headers; a structured one a JSON body with specversion, id, source and type (Content-Type: application/cloudevents+json).');
   }
-  return { id: event.id, source: event.source, type: event.type, query: dataAsQuery(event.data, type) };
+  return { id: event.id, source: event.source, type: event.type, query: dataAsQuery(event.data, type), ...tracing(event) };
 }
 
 /** The reply's source: the Knative Service that answered, as its API path. */
@@ -61,11 +64,20 @@ export function replySource(ownNamespace: string | undefined, service: string): 
 }
 
 /** The reply: a binary-mode CloudEvent, which a Knative Broker accepts as a new event. */
-export async function replyMessage(init: { type: string; source: string; subject: string; data: unknown }): Promise<{ headers: Record<string, string>; body: string }> {
+/** `extensions`: extension attributes such as traceparent/tracestate (sent as ce-traceparent, ce-tracestate). */
+export async function replyMessage(init: { type: string; source: string; subject: string; data: unknown }, extensions: Record<string, string> = {}): Promise<{ headers: Record<string, string>; body: string }> {
   const { CloudEvent, HTTP } = await sdk();
-  const reply = new CloudEvent({ ...init, datacontenttype: 'application/json' });
+  const reply = new CloudEvent({ ...extensions, ...init, datacontenttype: 'application/json' });
   const message = HTTP.binary(reply);
   return { headers: message.headers as Record<string, string>, body: String(message.body) };
+}
+
+/** The distributed-tracing extension (ce-traceparent / ce-tracestate) when the event has it. */
+function tracing(event: CloudEventV1<unknown>): Pick<IncomingEvent, 'traceparent' | 'tracestate'> {
+  const found: Pick<IncomingEvent, 'traceparent' | 'tracestate'> = {};
+  if (event['traceparent'] !== undefined) found.traceparent = event['traceparent'];
+  if (event['tracestate'] !== undefined) found.tracestate = event['tracestate'];
+  return found;
 }
 
 function dataAsQuery(data: unknown, contentType: string): RawQuery {

@@ -21,10 +21,13 @@ test('GET / answers the count as JSON, narrowed as asked, and logs one invocatio
   });
   const lines = app.lines.filter((l) => l.msg === 'invocation');
   assert.equal(lines.length, 1);
-  const { time, durationMs, ...line } = lines[0]!;
+  const { time, durationMs, spanId, ...line } = lines[0]!;
   assert.equal(typeof durationMs, 'number');
+  // podcount's own span in the caller's trace: a fresh id, the caller's span as its parent.
+  assert.match(String(spanId), /^[0-9a-f]{16}$/);
+  assert.notEqual(spanId, '00f067aa0ba902b7');
   assert.deepEqual(line, {
-    level: 'info', service: 'podcount', msg: 'invocation', method: 'GET', path: '/', traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    level: 'info', service: 'podcount', msg: 'invocation', method: 'GET', path: '/', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', parentSpanId: '00f067aa0ba902b7',
     count: 32, scope: 'namespace', namespace: 'shop', strategy: 'remainingItemCount', apiRequests: 1, apiBytes: 1200, labelSelector: 'app=web', status: 200,
   });
 });

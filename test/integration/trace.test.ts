@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { usePodcount } from '../support/fixture.ts';
 import type { LogLine } from '../support/function-process.ts';
 import { createPods } from '../support/pods.ts';
@@ -99,5 +100,45 @@ describe('trace context', () => {
     const l = await line((x) => x['eventId'] === id);
     assert.match(String(l['traceparentIgnored']), /^event traceparent "junk" is not a valid W3C traceparent$/);
     assert.equal(replyParent(res).traceId, l['traceId']);
+  });
+
+  test('property: whatever traceparent comes, the count is answered; a valid version-00 one is continued, anything else ignored and said so', async () => {
+    // Mostly well-formed parts, each sometimes broken: upper case, all zeros, a digit short or long.
+    const part = (n: number) => fc.oneof(
+      { weight: 6, arbitrary: fc.stringMatching(new RegExp(`^[0-9a-f]{${n}}$`)) },
+      { weight: 1, arbitrary: fc.stringMatching(new RegExp(`^[0-9a-fA-F]{${n - 1}}[A-F]$`)) },
+      { weight: 1, arbitrary: fc.constant('0'.repeat(n)) },
+      { weight: 1, arbitrary: fc.stringMatching(new RegExp(`^[0-9a-f]{${n - 1}}$|^[0-9a-f]{${n + 1}}$`)) },
+    );
+    const header = fc.record({
+      version: fc.oneof({ weight: 6, arbitrary: fc.constant('00') }, { weight: 1, arbitrary: fc.constantFrom('ff', '0A', 'f') }),
+      traceId: part(32),
+      parentId: part(16),
+      flags: fc.oneof({ weight: 6, arbitrary: fc.constantFrom('00', '01') }, { weight: 1, arbitrary: fc.constantFrom('0', 'G1', '1F') }),
+      suffix: fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom('-', '-x', ' ') }),
+    });
+    let continued = 0;
+    // The spec's version-00 grammar, written out independently of trace.ts.
+    const valid = (h: { version: string; traceId: string; parentId: string; flags: string; suffix: string }) =>
+      h.version === '00' && /^[0-9a-f]{32}$/.test(h.traceId) && /^[0-9a-f]{16}$/.test(h.parentId) && /^[0-9a-f]{2}$/.test(h.flags)
+      && !/^0+$/.test(h.traceId) && !/^0+$/.test(h.parentId) && h.suffix.trim() === '';
+    await fc.assert(fc.asyncProperty(header, async (h) => {
+      const value = `${h.version}-${h.traceId}-${h.parentId}-${h.flags}${h.suffix}`;
+      const marker = randomUUID();
+      const res = await pc.fn.get(`/?namespace=podcount&labelSelector=${encodeURIComponent(`run notin (${marker})`)}`, { traceparent: value });
+      assert.equal(res.status, 200, `${value}: ${await res.clone().text()}`);
+      await res.text();
+      const l = await line((x) => String(x['labelSelector'] ?? '').includes(marker));
+      if (valid(h)) {
+        continued += 1;
+        assert.deepEqual([l['traceId'], l['parentSpanId'], l['traceparentIgnored']], [h.traceId, h.parentId, undefined], value);
+      } else {
+        assert.match(String(l['traceparentIgnored']), /^header traceparent ".*" is not a valid W3C traceparent$/, value);
+        assert.equal(l['parentSpanId'], undefined, value);
+      }
+      assert.match(String(l['traceId']), /^(?!0{32})[0-9a-f]{32}$/);
+    }), { numRuns: 100 });
+    // About one in five is valid by construction: both kinds were tried (either missing has odds below 1e-9).
+    assert.ok(continued > 0 && continued < 100, `both kinds were tried: ${continued} of 100 continued`);
   });
 });

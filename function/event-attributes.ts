@@ -21,6 +21,8 @@ export interface CheckedEvent {
 const REQUIRED = ['id', 'source', 'type'] as const;
 const OPTIONAL = ['datacontenttype', 'dataschema', 'subject', 'time'] as const;
 const CORE = new Set<string>(['specversion', ...REQUIRED, ...OPTIONAL, 'data', 'data_base64']);
+// In binary mode datacontenttype is Content-Type and the data is the body.
+const BINARY_HEADERS = new Set(['specversion', ...REQUIRED, 'dataschema', 'subject', 'time'].map((a) => `ce-${a}`));
 // Names: lowercase ASCII letters and digits only (CloudEvents 1.0, "Attribute Naming Convention").
 const ATTRIBUTE_NAME = /^[a-z0-9]+$/;
 // RFC 2046/7231 media type: type "/" subtype, then any parameters.
@@ -41,8 +43,9 @@ export function checkBinary(headers: Record<string, string | string[] | undefine
   for (const name of ['dataschema', 'subject', 'time'] as const) optional(name, at(name), 'binary');
   const contentType = headers['content-type'];
   const datacontenttype = optional('datacontenttype', Array.isArray(contentType) ? contentType.join(', ') : contentType, 'binary');
+  // Every other ce-* header is an extension (ce-data_base64 too: binary data is the body).
   for (const header of Object.keys(headers)) {
-    if (header.startsWith('ce-') && !CORE.has(header.slice(3))) extension(header.slice(3), headers[header], 'binary');
+    if (header.startsWith('ce-') && !BINARY_HEADERS.has(header)) extension(header.slice(3), headers[header], 'binary');
   }
   return { id: id!, source: source!, type: type!, datacontenttype, data: body.length > 0 ? body : undefined };
 }

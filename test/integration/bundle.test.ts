@@ -85,6 +85,20 @@ describe('the bundle is self-contained', () => {
     assert.match(readFileSync(join(DIST, 'index.mjs'), 'utf8'), new RegExp(`import\\("\\./chunks/${authChunk.split('/').pop()!.replace('.', '\\.')}"\\)`), 'imported dynamically by the function');
   });
 
+  test('the CloudEvents attribute checks are loaded with the first event, not at start', () => {
+    const chunks = readdirSync(join(DIST, 'chunks')).map((f) => join(DIST, 'chunks', f));
+    const marker = 'attribute names are lowercase letters a-z and digits only';
+    const holding = [join(DIST, 'main.mjs'), join(DIST, 'index.mjs'), ...chunks].filter((f) => readFileSync(f, 'utf8').includes(marker));
+    assert.equal(holding.length, 1, holding.join());
+    const [checks] = holding as [string];
+    assert.match(checks, /\/chunks\/event-attributes-[^/]+\.mjs$/);
+    const instance = chunks.find((f) => /\/instance-[^/]+\.mjs$/.test(f))!;
+    const startPath = new Set([...staticClosure(join(DIST, 'main.mjs')), ...staticClosure(instance), ...staticClosure(join(DIST, 'index.mjs'))]);
+    assert.ok(!startPath.has(checks), 'not on the start path');
+    const importers = [...startPath].filter((f) => readFileSync(f, 'utf8').includes(`import("./${f.includes('/chunks/') ? '' : 'chunks/'}${checks.split('/').pop()!}")`));
+    assert.ok(importers.length > 0, 'imported dynamically from the start path');
+  });
+
   test('the metrics exposition (prom-client) is a chunk of its own, off the start path, imported by the first GET /metrics only', async () => {
     const chunks = readdirSync(join(DIST, 'chunks')).map((f) => join(DIST, 'chunks', f));
     // prom-client's own marker: the text format's content type, which only the exposition uses.

@@ -110,14 +110,13 @@ async function checkCaller(app: App, req: IncomingMessage, fields: LogFields): P
 
 async function count(app: App, req: IncomingMessage, res: ServerResponse, url: URL, fields: LogFields, checked: Checked | undefined, retrace: Retrace): Promise<number> {
   const raw = fromSearchParams(url.searchParams);
-  let event: IncomingEvent | undefined;
-  let trace: TraceContext | undefined;
+  let event: (IncomingEvent & { trace: TraceContext }) | undefined;
   if (req.method === 'POST') {
     const body = await readBody(req, app.config.maxBodyBytes);
     if (isCloudEvent(req.headers)) {
-      event = await parseEvent(req.headers, body);
-      Object.assign(fields, { eventId: event.id, eventType: event.type, eventSource: event.source });
-      trace = retrace(event);
+      const parsed = await parseEvent(req.headers, body);
+      Object.assign(fields, { eventId: parsed.id, eventType: parsed.type, eventSource: parsed.source });
+      event = { ...parsed, trace: retrace(parsed) };
     }
   }
   const format = event ? 'json' : negotiate(req.headers['accept']);
@@ -140,7 +139,7 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
       source: replySource(app.ownNamespace, app.config.service),
       subject: answer.scope,
       data: { ...answer, inResponseTo: { id: event.id, source: event.source, type: event.type } },
-    }, replyTrace(trace!));
+    }, replyTrace(event.trace));
     fields['replyId'] = reply.headers['ce-id'];
     send(res, 200, reply.headers, reply.body);
   } else if (format === 'text') {

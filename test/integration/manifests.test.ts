@@ -280,7 +280,8 @@ describe('knative/ manifests on a real API server', () => {
     const rbac = objects('knative').filter((o) => ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind));
     await applyManifests(cp, rbac);
     await createNamespace(cp, 'elsewhere');
-    assert.equal(await may('list', 'pods'), true, 'list pods in all namespaces');
+    // A new binding reaches the RBAC authorizer's informer cache within moments, not at once.
+    await waitFor(() => may('list', 'pods'), { timeoutMs: 10_000, intervalMs: 100, what: 'the ClusterRoleBinding to reach the RBAC authorizer' });
     assert.equal(await may('list', 'pods', { namespace: 'elsewhere' }), true);
     assert.equal(await may('list', 'pods', { namespace: 'podcount' }), true);
     const denied: Array<[string, string, { namespace?: string; group?: string; subresource?: string }]> = [
@@ -329,7 +330,9 @@ describe('knative/ manifests on a real API server', () => {
     await cp.admin.request('/apis/rbac.authorization.k8s.io/v1/clusterroles/podcount-pod-lister', { method: 'DELETE' });
     await cp.admin.request('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/podcount-pod-lister', { method: 'DELETE' });
     await applyManifests(cp, objects('knative/overlays/namespace-scoped').filter((o) => ['Role', 'RoleBinding'].includes(o.kind)));
-    assert.equal(await may('list', 'pods', { namespace: 'podcount' }), true);
+    // The RBAC authorizer reads from an informer cache: a new binding counts within moments, not
+    // at once (it once answered `false` right after the apply on a busy machine).
+    await waitFor(() => may('list', 'pods', { namespace: 'podcount' }), { timeoutMs: 10_000, intervalMs: 100, what: 'the RoleBinding to reach the RBAC authorizer' });
     assert.equal(await may('list', 'pods', { namespace: 'elsewhere' }), false);
     assert.equal(await may('list', 'pods'), false, 'not cluster-wide');
     assert.equal(await may('get', 'pods', { namespace: 'podcount' }), false);

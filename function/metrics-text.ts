@@ -32,8 +32,8 @@ function registryFor(r: MetricsRecorder): Registry {
     },
   });
   registers[0]!.registerMetric(durationHistogram(r) as never);
-  counter(registers, 'podcount_api_requests_total', 'List requests counts made to the API server (a read shared by coalesced callers counts once).', () => r.apiRequests);
-  counter(registers, 'podcount_api_response_bytes_total', 'Bytes of the API server\'s answers to those list requests.', () => r.apiBytes);
+  counter(registers, 'podcount_api_requests_total', 'API list requests made by counts, failed ones included (a read shared by coalesced callers counts once).', () => r.apiRequests);
+  counter(registers, 'podcount_api_response_bytes_total', 'Bytes of the API server\'s answers to those requests.', () => r.apiBytes);
   counter(registers, 'podcount_coalesced_callers_total', 'Callers that joined a read another caller started instead of making their own.', () => r.coalescedCallers);
   new Gauge({
     name: 'podcount_start_to_ready_seconds', help: 'Seconds from process start to listening (this instance\'s cold start inside Node); 0 until then, and under the functions-framework CLI.', registers,

@@ -1,10 +1,14 @@
 // The always-loaded recorder and the lazily loaded exposition: what is recorded comes out of
-// /metrics's text, read back by an independent Prometheus text parser.
+// /metrics's text, read back by an independent Prometheus text parser; and what the app feeds it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { createApp } from '../../function/app.ts';
+import { loadConfig } from '../../function/config.ts';
+import { createLogger } from '../../function/log.ts';
 import { DURATION_BUCKETS, MAX_SCOPES, MetricsRecorder } from '../../function/metrics-recorder.ts';
 import { exposition } from '../../function/metrics-text.ts';
 import { parseMetrics, sample } from '../support/prometheus.ts';
+import { apiResponse, stubApi } from './stubs.ts';
 
 test('invocations by status and strategy, durations in cumulative buckets, API requests, coalesced callers, start to ready', async () => {
   const r = new MetricsRecorder();
@@ -72,4 +76,26 @@ test('start to ready is 0 until podcount\'s server listens; the first ready wins
   r.ready(1);
   r.ready(2);
   assert.equal(r.startToReadySeconds, 1);
+});
+
+test('the app records what its counts cost the API server: every answered list request (a failed count\'s too), once per shared read, and the callers that joined it', async () => {
+  const page = { kind: 'PartialObjectMetadataList', metadata: { resourceVersion: '9', continue: 'c', remainingItemCount: 41 }, items: [{}] };
+  let forbid = false;
+  const api = stubApi((method) => {
+    assert.equal(method, 'GET');
+    return forbid ? apiResponse(403, { kind: 'Status', reason: 'Forbidden', message: 'pods is forbidden' }) : apiResponse(200, page);
+  });
+  const config = loadConfig({});
+  const app = createApp({ config, resolution: { ok: true, target: api.target }, api, scopeNamespace: undefined, accessCheck: undefined }, createLogger('silent'));
+  const bytes = apiResponse(200, page).body.length;
+
+  // Three identical callers at once: one read, two joined it.
+  const counts = await Promise.all([app.count({}), app.count({}), app.count({})]);
+  assert.deepEqual(counts.map((c) => c.count), [42, 42, 42]);
+  assert.deepEqual([app.metrics.apiRequests, app.metrics.apiBytes, app.metrics.coalescedCallers], [1, bytes, 2]);
+
+  forbid = true;
+  await assert.rejects(app.count({ namespace: 'shop' }), { code: 'forbidden' });
+  assert.equal(app.metrics.apiRequests, 2, 'the refused list request counts too');
+  assert.equal(app.metrics.coalescedCallers, 2);
 });

@@ -16,6 +16,8 @@ export interface CheckedEvent {
   datacontenttype: string | undefined;
   /** Structured `data` as parsed JSON, or the raw bytes (a binary body, a decoded data_base64); undefined: no data. */
   data: unknown;
+  /** Extension attributes by name (e.g. traceparent, read by trace.ts), as sent. */
+  extensions: Record<string, unknown>;
 }
 
 const REQUIRED = ['id', 'source', 'type'] as const;
@@ -44,10 +46,14 @@ export function checkBinary(headers: Record<string, string | string[] | undefine
   const contentType = headers['content-type'];
   const datacontenttype = optional('datacontenttype', Array.isArray(contentType) ? contentType.join(', ') : contentType, 'binary');
   // Every other ce-* header is an extension (ce-data_base64 too: binary data is the body).
+  const extensions: Record<string, unknown> = {};
   for (const header of Object.keys(headers)) {
-    if (header.startsWith('ce-') && !BINARY_HEADERS.has(header)) extension(header.slice(3), headers[header], 'binary');
+    if (header.startsWith('ce-') && !BINARY_HEADERS.has(header)) {
+      extension(header.slice(3), headers[header], 'binary');
+      extensions[header.slice(3)] = headers[header];
+    }
   }
-  return { id: id!, source: source!, type: type!, datacontenttype, data: body.length > 0 ? body : undefined };
+  return { id: id!, source: source!, type: type!, datacontenttype, data: body.length > 0 ? body : undefined, extensions };
 }
 
 /** A structured-mode event: one JSON object (JSON event format), data in `data` or `data_base64`. */
@@ -65,7 +71,12 @@ export function checkStructured(body: Buffer): CheckedEvent {
   specversion(e['specversion'], 'structured');
   const [id, source, type] = REQUIRED.map((name) => required(name, e[name], 'structured'));
   const [datacontenttype] = OPTIONAL.map((name) => optional(name, e[name], 'structured'));
-  for (const [name, value] of Object.entries(e)) if (!CORE.has(name)) extension(name, value, 'structured');
+  const extensions: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(e)) {
+    if (CORE.has(name)) continue;
+    extension(name, value, 'structured');
+    extensions[name] = value;
+  }
   const data = e['data'] ?? undefined;
   const data64 = e['data_base64'] ?? undefined;
   if (data !== undefined && data64 !== undefined) {
@@ -76,7 +87,7 @@ export function checkStructured(body: Buffer): CheckedEvent {
     if (typeof data64 !== 'string' || !BASE64.test(data64)) throw badEvent('data_base64', 'is not a base64 string', 'structured');
     decoded = Buffer.from(data64, 'base64');
   }
-  return { id: id!, source: source!, type: type!, datacontenttype, data: decoded ?? data };
+  return { id: id!, source: source!, type: type!, datacontenttype, data: decoded ?? data, extensions };
 }
 
 function specversion(value: unknown, mode: Mode): void {

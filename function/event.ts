@@ -13,6 +13,9 @@ export interface IncomingEvent {
   type: string;
   /** The event data as narrowing fields ({namespace, labelSelector, fieldSelector}); {} when empty. */
   query: RawQuery;
+  /** The distributed-tracing extension attributes, as sent (trace.ts checks them); absent when not sent. */
+  traceparent?: unknown;
+  tracestate?: unknown;
 }
 
 // cloudevents is CommonJS: depending on the loader its exports arrive named or under default.
@@ -31,7 +34,8 @@ export async function parseEvent(headers: IncomingHttpHeaders, body: Buffer): Pr
   if (type === 'application/cloudevents-batch+json') throw batchedEvents();
   const { checkBinary, checkStructured } = await import('./event-attributes.ts');
   const event = type.startsWith('application/cloudevents') ? checkStructured(body) : checkBinary(headers, body);
-  return { id: event.id, source: event.source, type: event.type, query: dataAsQuery(event.data, event.datacontenttype) };
+  const { traceparent, tracestate } = event.extensions;
+  return { id: event.id, source: event.source, type: event.type, query: dataAsQuery(event.data, event.datacontenttype), ...(traceparent !== undefined && { traceparent }), ...(tracestate !== undefined && { tracestate }) };
 }
 
 /** The reply's source: the Knative Service that answered, as its API path. */
@@ -40,9 +44,10 @@ export function replySource(ownNamespace: string | undefined, service: string): 
 }
 
 /** The reply: a binary-mode CloudEvent, which a Knative Broker accepts as a new event. */
-export async function replyMessage(init: { type: string; source: string; subject: string; data: unknown }): Promise<{ headers: Record<string, string>; body: string }> {
+/** `extensions`: extension attributes such as traceparent/tracestate (sent as ce-traceparent, ce-tracestate). */
+export async function replyMessage(init: { type: string; source: string; subject: string; data: unknown }, extensions: Record<string, string> = {}): Promise<{ headers: Record<string, string>; body: string }> {
   const { CloudEvent, HTTP } = await sdk();
-  const reply = new CloudEvent({ ...init, datacontenttype: 'application/json' });
+  const reply = new CloudEvent({ ...extensions, ...init, datacontenttype: 'application/json' });
   const message = HTTP.binary(reply);
   return { headers: message.headers as Record<string, string>, body: String(message.body) };
 }

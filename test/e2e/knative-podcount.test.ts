@@ -8,6 +8,7 @@ import { before, describe, it } from 'node:test';
 import { installKnative, type KnativeInstall } from '../knative/install.ts';
 import type { NodeCluster } from '../node/node-cluster.ts';
 import { waitFor } from '../support/poll.ts';
+import { parseMetrics, sample } from '../support/prometheus.ts';
 import { concurrentRequestsFrom, requestFrom, waitForService, type ClientPod } from './client.ts';
 import { useNodeCluster } from './cluster-fixture.ts';
 import { deployPodcount, revisionReady, runPingJob } from './knative-podcount.ts';
@@ -130,6 +131,25 @@ describe('podcount as a Knative Service on a real node', () => {
     assert.match(text.body, /^There are \d+ pods in namespace "knative-serving"\n$/);
   }));
 
+  it('is scraped as an annotation-driven Prometheus finds it: the pod\'s prometheus.io annotations lead to Prometheus text of what it served, past queue-proxy', () => explain('podcount', async () => {
+    const { cluster } = f;
+    const [answer] = await concurrentRequestsFrom(cluster, CLIENT, `${revisionUrl()}/`, 1);
+    assert.equal(answer!.status, 200, answer!.body);
+    const [pod] = await waitFor(async () => {
+      const pods = await revisionPods(cluster);
+      return pods.length === 1 && pods[0]!['status'].phase === 'Running' && pods[0]!['status'].podIP ? pods : undefined;
+    }, { timeoutMs: 60_000, what: 'a running revision pod with an IP' });
+    // What the kubernetes-pods job (or a Collector's prometheus receiver) reads off the pod Knative made.
+    const a = pod!['metadata'].annotations as Record<string, string>;
+    assert.equal(a['prometheus.io/scrape'], 'true');
+    const scrape = await requestFrom(cluster, CLIENT, `${a['prometheus.io/scheme']}://${pod!['status'].podIP}:${a['prometheus.io/port']}${a['prometheus.io/path']}`);
+    assert.equal(scrape.status, 200, scrape.body);
+    const m = parseMetrics(scrape.body);
+    assert.ok(sample(m, 'podcount_invocations_total', { status: '200', strategy: 'remainingItemCount' }) >= 1, scrape.body);
+    assert.ok(sample(m, 'podcount_start_to_ready_seconds') > 0, scrape.body);
+    assert.equal(sample(m, 'podcount_last_count', { scope: 'cluster' }), (JSON.parse(answer!.body) as { count: number }).count);
+  }));
+
   it('scales to zero after the last request, and answers the next one with the right count through the activator', () => explain('podcount', async () => {
     const { cluster } = f;
     const started = performance.now();
@@ -178,6 +198,9 @@ describe('podcount as a Knative Service on a real node', () => {
     const invocations = logs.split('\n').filter((l) => l.includes('"msg":"invocation"')).map((l) => JSON.parse(l) as Obj);
     assert.equal(invocations.filter((l) => l['eventId'] === id).length, 1);
     assert.equal(invocations.filter((l) => l['eventType'] === 'dev.podcount.pods.counted').length, 0);
+    // The reply, through the Broker, continues the trace of podcount's invocation: its span is the reply's parent.
+    const invocation = invocations.find((l) => l['eventId'] === id)!;
+    assert.match(reply.attributes['traceparent'] ?? '', new RegExp(`^00-${String(invocation['traceId'])}-${String(invocation['spanId'])}-[0-9a-f]{2}$`), JSON.stringify(reply.attributes));
   }));
 
   it('hands an event podcount refuses (400) to the shipped dead-letter sink with Knative\'s error extensions, and still counts good ones', () => explain('podcount', async () => {

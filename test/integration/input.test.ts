@@ -57,7 +57,7 @@ describe('bad input', () => {
 
   test('property: random requests never get a 5xx from podcount, and the process stays up', async () => {
     const header = fc.tuple(
-      fc.constantFrom('accept', 'content-type', 'ce-specversion', 'ce-id', 'ce-source', 'ce-type', 'ce-time', 'ce-subject', 'ce-dataschema', 'ce-my.ext', 'ce-data_base64', 'traceparent', 'x-any', 'prefer', 'webhook-request-origin'),
+      fc.constantFrom('accept', 'content-type', 'ce-specversion', 'ce-id', 'ce-source', 'ce-type', 'ce-time', 'ce-subject', 'ce-dataschema', 'ce-my.ext', 'ce-data_base64', 'traceparent', 'tracestate', 'ce-traceparent', 'ce-tracestate', 'x-any', 'prefer', 'webhook-request-origin'),
       fc.stringMatching(/^[\x20-\x7e]{0,40}$/),
     );
     const query = fc.array(fc.tuple(
@@ -78,7 +78,7 @@ describe('bad input', () => {
     );
     const req = fc.record({
       method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'),
-      path: fc.oneof(fc.constantFrom('/', '/healthz', '/diagnostics', '//', '/%2e%2e/', '/?'), fc.webPath()),
+      path: fc.oneof(fc.constantFrom('/', '/healthz', '/diagnostics', '/metrics', '//', '/%2e%2e/', '/?'), fc.webPath()),
       query,
       headers: fc.array(header, { maxLength: 6 }),
       structured: fc.boolean(),

@@ -31,6 +31,7 @@ interface Func {
   run: { envs: Array<{ name: string; value: string }> };
   deploy: {
     serviceAccountName: string;
+    annotations: Record<string, string>;
     healthEndpoints: { liveness: string; readiness: string };
     labels: Array<{ key: string; value: string }>;
     options: {
@@ -64,13 +65,14 @@ function serviceFromFunc(f: Func, image: string): Obj {
   return {
     apiVersion: 'serving.knative.dev/v1',
     kind: 'Service',
-    metadata: { name: f.name, namespace: f.namespace, labels },
+    metadata: { name: f.name, namespace: f.namespace, labels, annotations: f.deploy.annotations },
     spec: {
       template: {
         metadata: {
           labels,
-          // Go's %d and %f, as setServiceOptions formats them.
+          // deploy.annotations on the Service and the revision; then Go's %d and %f, as setServiceOptions formats them.
           annotations: {
+            ...f.deploy.annotations,
             'autoscaling.knative.dev/min-scale': String(scale.min),
             'autoscaling.knative.dev/max-scale': String(scale.max),
             'autoscaling.knative.dev/metric': scale.metric,
@@ -140,7 +142,7 @@ describe('func.yaml: podcount for Knative Functions', () => {
     assert.ok(['typescript', 'node'].includes(f.runtime));
   });
 
-  test('deploys what knative/ ships: name, namespace, image, account, probes, scale, resources, env, visibility, subscription', () => {
+  test('deploys what knative/ ships: name, namespace, image, account, probes, scale, resources, env, visibility, scrape annotations, subscription', () => {
     const template = ksvc['spec'].template;
     const container = template.spec.containers[0];
     const annotations = template.metadata.annotations as Record<string, string>;
@@ -157,6 +159,8 @@ describe('func.yaml: podcount for Knative Functions', () => {
     assert.deepEqual({ memory: resources.limits.memory }, container.resources.limits);
     assert.equal(resources.limits.concurrency, template.spec.containerConcurrency);
     assert.deepEqual(f.run.envs, container.env);
+    // The scrape annotations (knative/base's only annotations that are not autoscaling's).
+    assert.deepEqual(f.deploy.annotations, Object.fromEntries(Object.entries(annotations).filter(([k]) => k.startsWith('prometheus.io/'))));
     const visibility = f.deploy.labels.find((l) => l.key === 'networking.knative.dev/visibility');
     assert.equal(visibility?.value, ksvc['metadata'].labels['networking.knative.dev/visibility']);
     const trigger = knative.find((o) => o.kind === 'Trigger' && o.metadata.name === 'podcount-count-requested') as Obj;

@@ -242,6 +242,19 @@ describe('knative/ manifests on a real API server', () => {
     assert.ok(timeout >= QUEUE_PROXY_DRAIN_SECONDS + config.drainTimeoutMs / 1000, `timeoutSeconds ${timeout} vs drain ${config.drainTimeoutMs} ms`);
   });
 
+  test('every rendering\'s pods carry the annotations a Prometheus or OpenTelemetry collector scrapes by: the container\'s port and /metrics, on', () => {
+    // overlays/func has no Service: func makes it from func.yaml (manifests-func.test.ts checks its annotations).
+    for (const r of RENDERINGS.filter((x) => x !== 'knative/overlays/func')) {
+      const template = ksvc(r).spec.template as PodTemplate & { metadata: { annotations?: Record<string, string> } };
+      const a = template.metadata.annotations ?? {};
+      const port = template.spec.containers[0]!.ports![0]!.containerPort;
+      assert.deepEqual([a['prometheus.io/scrape'], a['prometheus.io/port'], a['prometheus.io/path'], a['prometheus.io/scheme']], ['true', String(port), '/metrics', 'http'], r);
+      // What the annotations point at exists in that rendering: /metrics is not switched off.
+      const env = new Map((template.spec.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+      assert.equal(loadConfig(Object.fromEntries(env)).metrics, true, r);
+    }
+  });
+
   test('the CronJob\'s curl sends the request type and gives up before the Job\'s deadline', () => {
     const job = one<CronJob>('knative', 'CronJob').spec.jobTemplate.spec as { activeDeadlineSeconds: number; template: PodTemplate };
     const container = job.template.spec.containers[0] as Container & { args: string[] };

@@ -80,8 +80,13 @@ export function createApp({ config, resolution, api, scopeNamespace, accessCheck
     ownNamespace: api?.target.ownNamespace,
     count(q) {
       if (!api) return Promise.reject(noClusterConfig(why ?? 'unknown'));
-      const key = JSON.stringify([q.namespace ?? null, q.labelSelector ?? null, q.fieldSelector ?? null]);
-      return coalescer.run(key, () => countPods(api, q, config));
+      // Every field of the query: queries differing in any never share an answer.
+      const key = JSON.stringify([q.namespace ?? null, q.labelSelector ?? null, q.fieldSelector ?? null, q.groupBy ?? null]);
+      const { groupBy } = q;
+      // Breakdowns are a chunk of their own: a plain count's cold start never loads them.
+      return coalescer.run(key, groupBy
+        ? () => import('./breakdown.ts').then((m) => m.breakdownPods(api, { ...q, groupBy }, config))
+        : () => countPods(api, q, config));
     },
     callerAuth,
     async warmUp() {

@@ -10,7 +10,7 @@ import { diagnose } from './diagnose.ts';
 import { badRequestTarget, internal, methodNotAllowed, notAcceptable, notFound, PodcountError } from './errors.ts';
 import { isCloudEvent, parseEvent, replyMessage, replySource, type IncomingEvent } from './event.ts';
 import { fromSearchParams, mergeQueries, negotiate, toCountQuery } from './request.ts';
-import { send, sendError, sendJson, sentence, toAnswer } from './respond.ts';
+import { send, sendError, sendJson, textAnswer, toAnswer } from './respond.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
@@ -109,6 +109,7 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
   Object.assign(fields, { count: answer.count, scope: answer.scope, namespace: answer.namespace, strategy: result.strategy, apiRequests: result.apiRequests, apiBytes: result.apiBytes });
   if (query.labelSelector) fields['labelSelector'] = query.labelSelector;
   if (query.fieldSelector) fields['fieldSelector'] = query.fieldSelector;
+  if (query.groupBy) fields['groupBy'] = query.groupBy;
 
   if (event) {
     const reply = await replyMessage({
@@ -120,7 +121,7 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
     fields['replyId'] = reply.headers['ce-id'];
     send(res, 200, reply.headers, reply.body);
   } else if (format === 'text') {
-    send(res, 200, { 'content-type': 'text/plain; charset=utf-8' }, `${sentence(answer)}\n`);
+    send(res, 200, { 'content-type': 'text/plain; charset=utf-8' }, textAnswer(answer));
   } else {
     sendJson(res, 200, answer);
   }

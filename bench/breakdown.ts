@@ -35,13 +35,14 @@ const phaseOf = (i: number): PodPhase | undefined => (['Running', 'Running', 'Su
 export async function breakdown(): Promise<void> {
   const cp = await ControlPlane.start();
   const scratch = mkdtempSync(join(tmpdir(), 'podcount-bench-breakdown-'));
-  let fn: FunctionProcess | undefined;
+  const started: FunctionProcess[] = [];
   try {
     const sa = await setUpServiceAccount(cp, 'podcount', 'podcount', 'cluster');
     const kubeconfig = join(scratch, 'sa.kubeconfig');
     writeFileSync(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', 'current-context': 'sa', clusters: [{ name: 'c', cluster: { server: cp.url, 'certificate-authority': cp.caFile } }], users: [{ name: 'sa', user: { token: sa.token } }], contexts: [{ name: 'sa', context: { cluster: 'c', user: 'sa' } }] }));
-    fn = await FunctionProcess.start({ env: sa.env });
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    // One podcount per groupBy, so each peak RSS is that breakdown's own.
+    const fns = { node: await FunctionProcess.start({ env: sa.env }), namespace: await FunctionProcess.start({ env: sa.env }), phase: await FunctionProcess.start({ env: sa.env }) };
+    started.push(...Object.values(fns));
     // podcount's identity for every method, on one keep-alive connection; the admin only for `list namespaces`.
     const client = new BearerClient(cp.url, cp.caPem, sa.token, 1);
     let requests = 0;
@@ -140,10 +141,10 @@ export async function breakdown(): Promise<void> {
     const creation: Array<{ pods: number; seconds: number; phaseSeconds: number }> = [];
     let have = 0;
     for (const size of SIZES) {
-      const started = performance.now();
+      const seeding = performance.now();
       const perNs = (size - have) / NAMESPACES;
       await Promise.all(Array.from({ length: NAMESPACES }, (_, n) => createPods(cp, `bench-${n}`, perNs, { prefix: `p${size}`, concurrency: 4, nodeName: nodeOf })));
-      const seconds = (performance.now() - started) / 1000;
+      const seconds = (performance.now() - seeding) / 1000;
       const phased = performance.now();
       await Promise.all(Array.from({ length: NAMESPACES }, (_, n) => setPodPhases(cp, `bench-${n}`, perNs, phaseOf, { prefix: `p${size}`, concurrency: 4 })));
       const phaseSeconds = (performance.now() - phased) / 1000;
@@ -169,12 +170,16 @@ export async function breakdown(): Promise<void> {
       for (const by of ['node', 'namespace', 'phase'] as const) {
         // podcount end to end (warm instance, keep-alive).
         const path = `/?groupBy=${by}`;
+        const fn = fns[by];
+        // A fresh connection per block: a kept-alive one may have timed out while kubectl ran.
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
         await timedGet(fn.port, path, agent);
         const runs = [];
         for (let i = 0; i < reps; i++) runs.push(await timedGet(fn.port, path, agent));
         const answer = JSON.parse(runs[0]!.body) as { groups: Groups; count: number; strategy: string };
         const log = fn.logs.filter((l) => l.msg === 'invocation').at(-1)!;
         if (answer.strategy !== podcountMethod[by]) throw new Error(`podcount used ${answer.strategy} for groupBy=${by}`);
+        agent.destroy();
         rows.push({ pods: size, groupBy: by, method: `podcount (${answer.strategy})`, shipped: true, ms: round(median(runs.map((r) => r.ms)), 1), bytes: Number(log['apiBytes']), requests: Number(log['apiRequests']), peakRssMb: peakRssMb(fn.child.pid!), correct: same(answer.groups, truth[by]) && answer.count === size });
 
         for (const m of methods[by]) {
@@ -198,10 +203,9 @@ export async function breakdown(): Promise<void> {
     }
     saveResult('breakdown', { sizes: SIZES, namespaces: NAMESPACES, nodes: NODES, pageSize: PAGE, creation, rows });
     client.close();
-    agent.destroy();
     sa.cleanup();
   } finally {
-    await fn?.stop();
+    for (const fn of started) await fn.stop();
     rmSync(scratch, { recursive: true, force: true });
     await cp.stop();
   }

@@ -6,7 +6,8 @@
 //   (~190 B a pod, the cheapest representation there is; spec.nodeName field selectors would
 //   need `list nodes` and one walk of every pod per node).
 // - namespace: one pass over metadata-only pages, reading metadata.namespace (a Table row names
-//   no namespace). One namespace asked: the plain count, a single limit=1 read when unfiltered.
+//   no namespace), in pages of at most 500: a metadata page is ~1 KB a pod, and the page is what
+//   podcount holds. One namespace asked: the plain count, a single limit=1 read when unfiltered.
 // - phase: one count per phase, plus one for pods in none of them, each pinned to the snapshot of
 //   the first (resourceVersion=RV&resourceVersionMatch=Exact), so the groups partition that
 //   snapshot. The Table "Status" column is not the phase, and reading status means whole objects
@@ -21,6 +22,9 @@ export const NO_NODE = '<none>';
 /** The group of pods whose phase is none of the five (the API does not forbid one). */
 export const OTHER_PHASE = '<other>';
 export const PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'] as const;
+
+/** Metadata items per page: bounds the memory a namespace breakdown holds (bench/breakdown.ts). */
+const METADATA_PAGE = 500;
 
 const METHODS: Record<GroupBy, Strategy> = { namespace: 'namespace-metadata-pages', phase: 'phase-field-selectors', node: 'node-table-column' };
 
@@ -58,12 +62,12 @@ export class GroupCounter {
 }
 
 /** One consistent pass over the query's pods, page by page; `onPage` reads each page and drops it. */
-async function walk(api: ApiClient, q: CountQuery, opts: CountOptions, tally: Tally, representation: Representation, onPage: (page: ListPage) => void): Promise<string> {
+async function walk(api: ApiClient, q: CountQuery, pageSize: number, tally: Tally, representation: Representation, onPage: (page: ListPage) => void): Promise<string> {
   const { base, namespace } = listPath(q);
   let resourceVersion = '';
   let cont: string | undefined;
   do {
-    const params = new URLSearchParams({ limit: String(opts.pageSize) });
+    const params = new URLSearchParams({ limit: String(pageSize) });
     if (q.labelSelector) params.set('labelSelector', q.labelSelector);
     if (q.fieldSelector) params.set('fieldSelector', q.fieldSelector);
     if (cont) params.set('continue', cont);
@@ -79,7 +83,7 @@ async function walk(api: ApiClient, q: CountQuery, opts: CountOptions, tally: Ta
 async function byNode(api: ApiClient, q: CountQuery, opts: CountOptions, tally: Tally): Promise<Grouped> {
   const groups = new GroupCounter();
   let column = -1;
-  const resourceVersion = await walk(api, q, opts, tally, 'table', (page) => {
+  const resourceVersion = await walk(api, q, opts.pageSize, tally, 'table', (page) => {
     const rows = page.rows ?? [];
     if (page.columnDefinitions) column = page.columnDefinitions.findIndex((c) => c.name === 'Node');
     if (rows.length > 0 && column < 0) throw upstreamUnexpected('a pod Table without a "Node" column');
@@ -99,7 +103,7 @@ async function byNamespace(api: ApiClient, q: CountQuery, opts: CountOptions, ta
     return { ...counted, groups: counted.count > 0 ? { [namespace]: counted.count } : {} };
   }
   const groups = new GroupCounter();
-  const resourceVersion = await walk(api, q, opts, tally, 'metadata', (page) => {
+  const resourceVersion = await walk(api, q, Math.min(opts.pageSize, METADATA_PAGE), tally, 'metadata', (page) => {
     // A metadata-only list with nothing in it says "items": null.
     for (const item of page.items ?? []) {
       const ns = (item as { metadata?: { namespace?: unknown } }).metadata?.namespace;

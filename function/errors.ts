@@ -87,7 +87,7 @@ export function upstreamUnexpected(what: string): PodcountError {
 /** groupBy names something podcount cannot group by. */
 export function badGroupBy(value: string, from: string, choices: readonly string[]): PodcountError {
   return badRequest('bad_parameter', `${from} groupBy ${JSON.stringify(value.slice(0, 80))} is not one of ${choices.join(', ')}.`,
-    `Use ${choices.map((c) => `groupBy=${c}`).join(', ')}, or omit groupBy for the plain count.`);
+    `groupBy is one of ${choices.join(', ')}, e.g. ?groupBy=${choices[0]}; omit it for the plain count.`);
 }
 
 export function unavailable(message: string, hint: string, retryAfter?: number): PodcountError {

@@ -126,3 +126,33 @@ export async function apiTruthCount(cp: ControlPlane, q: { namespace?: string; l
   } while (cont);
   return count;
 }
+
+/**
+ * The API truth for a breakdown: every pod matching the query, as the admin, in whole objects
+ * (spec and status included), grouped the way podcount groups them. `resourceVersion` reads that
+ * snapshot. Paginated as apiTruthCount is.
+ */
+export async function apiTruthGroups(cp: ControlPlane, q: { namespace?: string; labelSelector?: string; fieldSelector?: string }, by: 'namespace' | 'phase' | 'node', resourceVersion?: string): Promise<Record<string, number>> {
+  const path = q.namespace ? `/api/v1/namespaces/${encodeURIComponent(q.namespace)}/pods` : '/api/v1/pods';
+  const paginate = !!q.namespace || !q.fieldSelector;
+  const groups: Record<string, number> = {};
+  let cont = '';
+  do {
+    const params = new URLSearchParams();
+    if (paginate) params.set('limit', String(COUNT_PAGE_SIZE));
+    if (q.labelSelector) params.set('labelSelector', q.labelSelector);
+    if (q.fieldSelector) params.set('fieldSelector', q.fieldSelector);
+    if (cont) params.set('continue', cont);
+    else if (resourceVersion) {
+      params.set('resourceVersion', resourceVersion);
+      params.set('resourceVersionMatch', 'Exact');
+    }
+    const res = await cp.admin.must(`${path}?${params}`);
+    for (const pod of res.json.items as Array<{ metadata: { namespace: string }; spec: { nodeName?: string }; status: { phase?: string } }>) {
+      const name = by === 'namespace' ? pod.metadata.namespace : by === 'node' ? pod.spec.nodeName || '<none>' : pod.status.phase ?? '<other>';
+      groups[name] = (groups[name] ?? 0) + 1;
+    }
+    cont = res.json.metadata.continue ?? '';
+  } while (cont);
+  return groups;
+}

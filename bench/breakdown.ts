@@ -192,7 +192,7 @@ export async function breakdown(): Promise<void> {
             groups = await m.run();
             times.push(performance.now() - t);
           }
-          rows.push({ pods: size, groupBy: by, method: m.name, shipped: false, ms: round(median(times), 1), bytes, requests, peakRssMb: null, correct: same(groups, truth[by]) });
+          rows.push({ pods: size, groupBy: by, method: m.name, shipped: m.shipped, ms: round(median(times), 1), bytes, requests, peakRssMb: null, correct: same(groups, truth[by]) });
         }
 
         const k = kubectl(cp.binaries.kubectl, kubeconfig, scratch, kubectlColumn[by]);

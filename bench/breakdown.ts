@@ -53,12 +53,13 @@ export async function breakdown(): Promise<void> {
       bytes += Buffer.byteLength(res.text);
       return res.json as { metadata: { continue?: string; resourceVersion: string; remainingItemCount?: number }; items?: Array<Record<string, any>> | null; rows?: Array<{ cells: unknown[]; object?: any }>; columnDefinitions?: Array<{ name: string }> };
     };
-    /** Pages through a list; `each` sees every page. */
-    const pages = async (path: string, accept: string, each: (page: Awaited<ReturnType<typeof get>>) => void) => {
+    /** Pages through a list, the first page pinned to `pin` if given (later ones carry it in their continue token); `each` sees every page. */
+    const pages = async (path: string, accept: string, each: (page: Awaited<ReturnType<typeof get>>) => void, pin = '') => {
       let cont = '';
       let rv = '';
       do {
-        const page = await get(`${path}${path.includes('?') ? '&' : '?'}limit=${PAGE}${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`, accept);
+        const at = cont ? `&continue=${encodeURIComponent(cont)}` : pin ? `&resourceVersion=${pin}&resourceVersionMatch=Exact` : '';
+        const page = await get(`${path}${path.includes('?') ? '&' : '?'}limit=${PAGE}${at}`, accept);
         each(page);
         rv ||= page.metadata.resourceVersion;
         cont = page.metadata.continue ?? '';
@@ -83,9 +84,9 @@ export async function breakdown(): Promise<void> {
           const g: Groups = {};
           let rv = '';
           for (const node of [...Array.from({ length: NODES }, (_, i) => `node-${i}`), '']) {
-            const path = `/api/v1/pods?includeObject=None&fieldSelector=${encodeURIComponent(`spec.nodeName=${node}`)}${rv ? `&resourceVersion=${rv}&resourceVersionMatch=Exact` : ''}`;
+            const path = `/api/v1/pods?includeObject=None&fieldSelector=${encodeURIComponent(`spec.nodeName=${node}`)}`;
             let n = 0;
-            const at = await pages(path, TABLE, (p) => { n += p.rows?.length ?? 0; });
+            const at = await pages(path, TABLE, (p) => { n += p.rows?.length ?? 0; }, rv);
             rv ||= at;
             add(g, node || NO_NODE, n);
           }
@@ -121,7 +122,7 @@ export async function breakdown(): Promise<void> {
           let rv = '';
           for (const [name, sel] of [...PHASES.map((p) => [p, `status.phase=${p}`]), ['<other>', PHASES.map((p) => `status.phase!=${p}`).join(',')]] as const) {
             let n = 0;
-            const at = await pages(`/api/v1/pods?includeObject=None&fieldSelector=${encodeURIComponent(sel)}${rv ? `&resourceVersion=${rv}&resourceVersionMatch=Exact` : ''}`, TABLE, (p) => { n += p.rows?.length ?? 0; });
+            const at = await pages(`/api/v1/pods?includeObject=None&fieldSelector=${encodeURIComponent(sel)}`, TABLE, (p) => { n += p.rows?.length ?? 0; }, rv);
             rv ||= at;
             add(g, name, n);
           }

@@ -58,7 +58,7 @@ export function report(): string {
 | < 4 KB from the API server for it | ${unfiltered.bytes} B | ${verdict((unfiltered.bytes ?? 1e9) < 4096)} |
 | peak RSS < 80 MB at every pod count, filtered or not | ${peak} MB at most | ${verdict(peak < 80)} |
 | filtered count at ${max / 1000}k pods ≥ 10× faster than kubectl | ${ms(filtered.ms)} vs ${ms(kubectlFiltered.ms)}: ${round(kubectlFiltered.ms / filtered.ms, 1)}× | ${verdict(kubectlFiltered.ms / filtered.ms >= 10)} |
-| breakdowns (\`groupBy\`) at ${bdMax / 1000}k pods ≥ 10× faster than kubectl \`… \| sort \| uniq -c\` | ${bdRatios.map((r) => `${r.by} ${ms(r.podcount.ms)} vs ${ms(r.kubectl.ms)}: ${round(r.kubectl.ms / r.podcount.ms, 1)}×`).join('; ')} | ${verdict(bdRatios.every((r) => r.kubectl.ms / r.podcount.ms >= 10))} |
+| breakdowns (\`groupBy\`) at ${bdMax / 1000}k pods ≥ 10× faster than kubectl \`… \\| sort \\| uniq -c\` | ${bdRatios.map((r) => `${r.by} ${ms(r.podcount.ms)} vs ${ms(r.kubectl.ms)}: ${round(r.kubectl.ms / r.podcount.ms, 1)}×`).join('; ')} | ${verdict(bdRatios.every((r) => r.kubectl.ms / r.podcount.ms >= 10))} |
 | breakdowns: memory flat in the number of pods | podcount's peak RSS ${bdSizes.map((p) => `${bdRss(p)} MB at ${p / 1000}k`).join(', ')} | ${verdict(bdRss(bdMax) <= bdRss(bdSizes[1] ?? bdMax) * 1.15)} |
 | scale from zero ≤ 1.1× a hello-world \`node:http\` Knative Service | ${ms(zeroPodcount.medianMs)}: ${zeroPodcount.ratio}× the floor (${ms(fromZero.results[0]!.medianMs)}) | ${verdict(zeroPodcount.ratio <= 1.1)} |
 | 200 concurrent callers: zero errors, API lists bounded by coalescing | ${burst.errors} errors; ${burst.requestsPerSecond} answers/s from ${burst.apiListsPerSecond} API lists/s (${burst.answersPerApiList} answers per list) | ${verdict(burst.errors === 0)} |

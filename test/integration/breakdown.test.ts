@@ -1,10 +1,17 @@
 // Breakdowns (groupBy) from the spawned function equal the API server's truth for every method,
 // narrowed every way, in one page and in many; their total is the plain count of the snapshot
-// they name, also while pods come, go and change phase; over HTTP, as text and as a CloudEvent.
+// they name, also while pods come, go and change phase; over HTTP, as text and as a CloudEvent;
+// with caller checks on, a caller gets a breakdown only of what it may list itself.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { usePodcount } from '../support/fixture.ts';
 import type { FunctionProcess } from '../support/function-process.ts';
+import { grantPodList } from '../support/identity.ts';
+import { mintToken } from '../support/in-cluster.ts';
+import { applyManifests, parseManifests } from '../support/manifests.ts';
+import { createServiceAccount } from '../support/namespaces.ts';
 import { apiTruthCount, apiTruthGroups, createPods, deletePods, POD_PHASES, setPodPhases } from '../support/pods.ts';
 
 const BY = ['namespace', 'phase', 'node'] as const;
@@ -146,5 +153,39 @@ describe('breakdowns against a real API server', () => {
     }
     const unknown = await (await pc.fn.get('/?groupBy=pods')).json() as { error: { hint: string } };
     assert.match(unknown.error.hint, /namespace, phase, node/);
+  });
+});
+
+describe('breakdowns with caller checks on (PODCOUNT_AUTH=kubernetes)', () => {
+  const pc = usePodcount({
+    env: { PODCOUNT_AUTH: 'kubernetes' },
+    seed: async (cp) => {
+      // The reviews podcount needs, as knative/components/caller-auth ships them.
+      const rbac = readFileSync(join(resolve(import.meta.dirname, '..', '..'), 'knative/components/caller-auth/rbac.yaml'), 'utf8');
+      await applyManifests(cp, parseManifests(rbac).filter((o) => o.metadata.name === 'podcount-caller-reviews'));
+      await createPods(cp, 'shop', 3, { nodeName: () => 'n1' });
+      await createPods(cp, 'other', 2, { nodeName: () => 'n2' });
+    },
+  });
+  let shopReader: string;
+
+  before(async () => {
+    await createServiceAccount(pc.cp, 'shop', 'reader');
+    await grantPodList(pc.cp, 'shop', 'reader', 'namespace');
+    shopReader = await mintToken(pc.cp, 'shop', 'reader', { audiences: ['podcount'] });
+  });
+
+  test('a caller who may list pods only in shop gets shop\'s breakdowns, and 403 for the cluster\'s', async () => {
+    const auth = { authorization: `Bearer ${shopReader}` };
+    for (const by of BY) {
+      const wide = await pc.fn.get(`/?groupBy=${by}`, auth);
+      assert.equal(wide.status, 403, `groupBy=${by} cluster-wide`);
+      assert.equal((await wide.json() as { error: { code: string } }).error.code, 'caller_forbidden');
+    }
+    const nodes = await pc.fn.get('/?namespace=shop&groupBy=node', auth);
+    assert.equal(nodes.status, 200);
+    assert.deepEqual((await nodes.json() as { groups: Record<string, number> }).groups, { n1: 3 }, 'nothing of the nodes other namespaces use');
+    const namespaces = await pc.fn.get('/?namespace=shop&groupBy=namespace', auth);
+    assert.deepEqual((await namespaces.json() as { groups: Record<string, number> }).groups, { shop: 3 });
   });
 });

@@ -34,9 +34,12 @@ async function knative(cluster: NodeCluster, path: string): Promise<Obj> {
   return (await cluster.admin.must(path)).json as Obj;
 }
 
-/** The CloudEvents the recorder (event_display) printed so far, as {attributes, data}. */
-async function recorded(cluster: NodeCluster): Promise<Array<{ attributes: Record<string, string>; data: Obj | undefined }>> {
-  const logs = await cluster.kubectl(['-n', 'podcount', 'logs', 'deployment/e2e-recorder']);
+/**
+ * The CloudEvents an event_display Deployment (the tests' recorder of replies, or the shipped
+ * dead-letter sink) printed so far, as {attributes, data}; attributes include the extensions.
+ */
+async function recorded(cluster: NodeCluster, deployment = 'e2e-recorder'): Promise<Array<{ attributes: Record<string, string>; data: Obj | undefined }>> {
+  const logs = await cluster.kubectl(['-n', 'podcount', 'logs', `deployment/${deployment}`]);
   return logs.split(/☁️\s+cloudevents\.Event/).slice(1).map((block) => {
     const attributes: Record<string, string> = {};
     for (const m of block.matchAll(/^\s{2}([a-z0-9]+): (.*)$/gm)) attributes[m[1]!] ??= m[2]!.trim();
@@ -61,7 +64,7 @@ describe('podcount as a Knative Service on a real node', () => {
     kn = await installKnative(cluster, { eventing: true });
     // Failures now carry every Knative object's conditions and component logs too.
     f.reportWith((ns) => kn.report(ns));
-    await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref });
+    await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref, eventDisplayImage: kn.images.eventDisplay });
     // A recorder for the replies: event_display behind a Trigger on the reply type.
     await cluster.apply(toYaml([
       {
@@ -86,7 +89,7 @@ describe('podcount as a Knative Service on a real node', () => {
       clientPod({ image: images.client.ref, namespace: CLIENT.namespace }),
     ]));
     await cluster.kubectl(['-n', CLIENT.namespace, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=60s']);
-    await cluster.kubectl(['-n', 'podcount', 'rollout', 'status', 'deployment/e2e-recorder', '--timeout=90s']);
+    for (const d of ['e2e-recorder', 'podcount-dead-letter']) await cluster.kubectl(['-n', 'podcount', 'rollout', 'status', `deployment/${d}`, '--timeout=90s']);
     await revisionReady(cluster, 'podcount');
     for (const t of ['podcount-count-requested', 'podcount-ping', 'e2e-recorder']) {
       await waitFor(async () => condition(await knative(cluster, `/apis/eventing.knative.dev/v1/namespaces/podcount/triggers/${t}`), 'Ready')?.['status'] === 'True',
@@ -177,6 +180,37 @@ describe('podcount as a Knative Service on a real node', () => {
     assert.equal(invocations.filter((l) => l['eventType'] === 'dev.podcount.pods.counted').length, 0);
   }));
 
+  it('hands an event podcount refuses (400) to the shipped dead-letter sink with Knative\'s error extensions, and still counts good ones', () => explain('podcount', async () => {
+    const { cluster } = f;
+    const send = (id: string, data: Obj) => requestFrom(cluster, CLIENT, 'http://broker-ingress.knative-eventing.svc.cluster.local/podcount/default', {
+      method: 'POST',
+      headers: { 'ce-specversion': '1.0', 'ce-id': id, 'ce-source': '/e2e/client', 'ce-type': 'dev.podcount.count.requested', 'content-type': 'application/json' },
+      body: JSON.stringify(data),
+    });
+    const bad = `e2e-bad-${randomUUID()}`;
+    const good = `e2e-good-${randomUUID()}`;
+    // Not a namespace name: podcount answers 400, which the Broker does not retry.
+    assert.equal((await send(bad, { namespace: 'Not_A_Namespace' })).status, 202);
+    assert.equal((await send(good, { namespace: 'kube-system' })).status, 202);
+    const dead = await waitFor(async () => (await recorded(cluster, 'podcount-dead-letter')).find((e) => e.attributes['id'] === bad),
+      { timeoutMs: 120_000, intervalMs: 500, what: `${bad} at the dead-letter sink` });
+    // The event as sent, with Eventing's account of why it could not be delivered, and where to.
+    assert.equal(dead.attributes['type'], 'dev.podcount.count.requested');
+    assert.deepEqual(dead.data, { namespace: 'Not_A_Namespace' });
+    assert.equal(dead.attributes['knativeerrorcode'], '400');
+    assert.ok(dead.attributes['knativeerrordest']?.startsWith(revisionUrl()), `knativeerrordest ${dead.attributes['knativeerrordest']}`);
+    const answer = JSON.parse(Buffer.from(dead.attributes['knativeerrordata']!, 'base64').toString('utf8')) as Obj;
+    assert.equal(answer['error'].code, 'bad_namespace');
+    // The good event was counted and answered; it never reached the sink.
+    const reply = await waitFor(async () => (await recorded(cluster)).find((e) => e.data?.['inResponseTo']?.id === good), { timeoutMs: 120_000, intervalMs: 500, what: `the reply to ${good} at the recorder` });
+    assert.equal(reply.data!['count'], await truth(cluster, { namespace: 'kube-system' }));
+    assert.equal((await recorded(cluster, 'podcount-dead-letter')).filter((e) => e.attributes['id'] === good).length, 0);
+    // podcount saw the bad one once (a 400 is not retried) and said why.
+    const logs = await cluster.kubectl(['-n', 'podcount', 'logs', '-l', REVISION, '-c', 'podcount', '--tail=-1']);
+    const refused = logs.split('\n').filter((l) => l.includes('"msg":"invocation"')).map((l) => JSON.parse(l) as Obj).filter((l) => l['eventId'] === bad);
+    assert.deepEqual(refused.map((l) => [l['status'], l['error']]), [[400, 'bad_namespace']]);
+  }));
+
   it('counts on every PingSource tick and replies through the Broker', () => explain('podcount', async () => {
     const { cluster } = f;
     const reply = await waitFor(async () => (await recorded(cluster)).find((e) => e.data?.['inResponseTo']?.type === 'dev.knative.sources.ping'),
@@ -197,7 +231,7 @@ describe('podcount as a Knative Service on a real node', () => {
   it('in the namespace-scoped overlay, counts only its namespace and refuses cluster-wide asks', () => explain('podcount-scoped', async () => {
     const { cluster, images } = f;
     const t0 = performance.now();
-    await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref, variant: 'overlays/namespace-scoped', namespace: 'podcount-scoped' });
+    await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref, eventDisplayImage: kn.images.eventDisplay, variant: 'overlays/namespace-scoped', namespace: 'podcount-scoped' });
     await revisionReady(cluster, 'podcount-scoped');
     const t1 = performance.now();
     await waitForService(cluster, CLIENT, 'podcount-00001.podcount-scoped.svc.cluster.local');

@@ -97,6 +97,20 @@ describe('the bundle is self-contained', () => {
     assert.ok(readFileSync(breakdown[0]!, 'utf8').includes('status.phase!='));
   });
 
+  test('the CloudEvents attribute checks are loaded with the first event, not at start', () => {
+    const chunks = readdirSync(join(DIST, 'chunks')).map((f) => join(DIST, 'chunks', f));
+    const marker = 'attribute names are lowercase letters a-z and digits only';
+    const holding = [join(DIST, 'main.mjs'), join(DIST, 'index.mjs'), ...chunks].filter((f) => readFileSync(f, 'utf8').includes(marker));
+    assert.equal(holding.length, 1, holding.join());
+    const [checks] = holding as [string];
+    assert.match(checks, /\/chunks\/event-attributes-[^/]+\.mjs$/);
+    const instance = chunks.find((f) => /\/instance-[^/]+\.mjs$/.test(f))!;
+    const startPath = new Set([...staticClosure(join(DIST, 'main.mjs')), ...staticClosure(instance), ...staticClosure(join(DIST, 'index.mjs'))]);
+    assert.ok(!startPath.has(checks), 'not on the start path');
+    const importers = [...startPath].filter((f) => readFileSync(f, 'utf8').includes(`import("./${f.includes('/chunks/') ? '' : 'chunks/'}${checks.split('/').pop()!}")`));
+    assert.ok(importers.length > 0, 'imported dynamically from the start path');
+  });
+
   test('the image\'s code cache: written by the runtime user at build time, accepted at start', async () => {
     // As the Dockerfile does: an empty, writable .compile-cache in a bare dist/, then the start
     // command with --prepare-cache, as the user that will run it.

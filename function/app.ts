@@ -91,12 +91,17 @@ export function createApp({ config, resolution, api, scopeNamespace, accessCheck
     ownNamespace: api?.target.ownNamespace,
     count(q) {
       if (!listing) return Promise.reject(noClusterConfig(why ?? 'unknown'));
-      const key = JSON.stringify([q.namespace ?? null, q.labelSelector ?? null, q.fieldSelector ?? null]);
+      // Every field of the query: queries differing in any never share an answer.
+      const key = JSON.stringify([q.namespace ?? null, q.labelSelector ?? null, q.fieldSelector ?? null, q.groupBy ?? null]);
+      const { groupBy } = q;
       // A caller whose read function did not run joined another caller's read.
       let readByThisCaller = false;
       const counted = coalescer.run(key, () => {
         readByThisCaller = true;
-        return countPods(listing, q, config);
+        // Breakdowns are a chunk of their own: a plain count's cold start never loads them.
+        return groupBy
+          ? import('./breakdown.ts').then((m) => m.breakdownPods(listing, { ...q, groupBy }, config))
+          : countPods(listing, q, config);
       });
       return counted.finally(() => {
         if (!readByThisCaller) metrics.coalesced();

@@ -105,6 +105,18 @@ export function upstreamNotJson(contentType: string | undefined): PodcountError 
     'Is KUBERNETES_SERVICE_HOST pointing at a real API server (not a proxy that rewrites answers)?');
 }
 
+/** A 200 list answer without what a breakdown reads from it (a server that prints pods differently). */
+export function upstreamUnexpected(what: string): PodcountError {
+  return new PodcountError(502, 'upstream_error', `The API server sent ${what}.`,
+    'Breakdowns read what kube-apiserver 1.29+ prints for pods; count without groupBy, and check the server version on GET /diagnostics.');
+}
+
+/** groupBy names something podcount cannot group by. */
+export function badGroupBy(value: string, from: string, choices: readonly string[]): PodcountError {
+  return badRequest('bad_parameter', `${from} groupBy ${JSON.stringify(value.slice(0, 80))} is not one of ${choices.join(', ')}.`,
+    `groupBy is one of ${choices.join(', ')}, e.g. ?groupBy=${choices[0]}; omit it for the plain count.`);
+}
+
 export function unavailable(message: string, hint: string, retryAfter?: number): PodcountError {
   return new PodcountError(503, 'cluster_unavailable', message, hint, retryAfter ?? DEFAULT_RETRY_AFTER);
 }

@@ -10,7 +10,7 @@ import { diagnose } from './diagnose.ts';
 import { badRequestTarget, internal, methodNotAllowed, notAcceptable, notFound, PodcountError } from './errors.ts';
 import { isCloudEvent, parseEvent, replyMessage, replySource, type IncomingEvent } from './event.ts';
 import { fromSearchParams, mergeQueries, negotiate, toCountQuery } from './request.ts';
-import { send, sendError, sendJson, sentence, toAnswer } from './respond.ts';
+import { send, sendError, sendJson, textAnswer, toAnswer } from './respond.ts';
 import { childTraceparent, traceContext, type TraceContext } from './trace.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -131,6 +131,7 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
   Object.assign(fields, { count: answer.count, scope: answer.scope, namespace: answer.namespace, strategy: result.strategy, apiRequests: result.apiRequests, apiBytes: result.apiBytes });
   if (query.labelSelector) fields['labelSelector'] = query.labelSelector;
   if (query.fieldSelector) fields['fieldSelector'] = query.fieldSelector;
+  if (query.groupBy) fields['groupBy'] = query.groupBy;
   if (!query.labelSelector && !query.fieldSelector) app.metrics.counted(query.namespace, answer.count, new Date(answer.countedAt));
 
   if (event) {
@@ -143,7 +144,7 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
     fields['replyId'] = reply.headers['ce-id'];
     send(res, 200, reply.headers, reply.body);
   } else if (format === 'text') {
-    send(res, 200, { 'content-type': 'text/plain; charset=utf-8' }, `${sentence(answer)}\n`);
+    send(res, 200, { 'content-type': 'text/plain; charset=utf-8' }, textAnswer(answer));
   } else {
     sendJson(res, 200, answer);
   }

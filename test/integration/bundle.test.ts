@@ -85,6 +85,18 @@ describe('the bundle is self-contained', () => {
     assert.match(readFileSync(join(DIST, 'index.mjs'), 'utf8'), new RegExp(`import\\("\\./chunks/${authChunk.split('/').pop()!.replace('.', '\\.')}"\\)`), 'imported dynamically by the function');
   });
 
+  test('breakdowns (groupBy) are a chunk of their own, imported only when a breakdown is asked for', () => {
+    const chunks = readdirSync(join(DIST, 'chunks')).map((f) => join(DIST, 'chunks', f));
+    const breakdown = chunks.filter((f) => /\/breakdown-[^/]+\.mjs$/.test(f));
+    assert.equal(breakdown.length, 1, 'one breakdown chunk');
+    const instance = chunks.find((f) => /\/instance-[^/]+\.mjs$/.test(f))!;
+    const startPath = new Set([...staticClosure(join(DIST, 'main.mjs')), ...staticClosure(instance), ...staticClosure(join(DIST, 'index.mjs'))]);
+    assert.ok(!startPath.has(breakdown[0]!), 'not on the start path');
+    // What only a breakdown does: the pinned phase counts and the Table's Node column.
+    for (const file of startPath) assert.ok(!readFileSync(file, 'utf8').includes('status.phase!='), `${file} holds the phase breakdown`);
+    assert.ok(readFileSync(breakdown[0]!, 'utf8').includes('status.phase!='));
+  });
+
   test('the CloudEvents attribute checks are loaded with the first event, not at start', () => {
     const chunks = readdirSync(join(DIST, 'chunks')).map((f) => join(DIST, 'chunks', f));
     const marker = 'attribute names are lowercase letters a-z and digits only';

@@ -29,6 +29,9 @@ describe('bad input', () => {
   const cases: Array<[string, string, string, Record<string, string>, string | Buffer | undefined, number, string]> = [
     ['bad namespace', 'GET', '/?namespace=Not_A_Namespace', {}, undefined, 400, 'bad_namespace'],
     ['unknown parameter', 'GET', '/?name=x', {}, undefined, 400, 'unknown_parameter'],
+    ['unknown groupBy', 'GET', '/?groupBy=pods', {}, undefined, 400, 'bad_parameter'],
+    ['groupBy given twice', 'GET', '/?groupBy=node&groupBy=node', {}, undefined, 400, 'bad_parameter'],
+    ['groupBy not a string in event data', 'POST', '/', { ...ce, 'content-type': 'application/json' }, '{"groupBy":["node"]}', 400, 'bad_parameter'],
     ['bad selector (server-side)', 'GET', '/?labelSelector=a%20in%20(', {}, undefined, 400, 'bad_selector'],
     ['malformed CloudEvent', 'POST', '/', { ...ce, 'ce-source': '', 'content-type': 'application/json' }, '{}', 400, 'bad_event'],
     ['CloudEvent with broken JSON data', 'POST', '/', { ...ce, 'content-type': 'application/json' }, '{"namespace":', 400, 'bad_event_data'],
@@ -61,14 +64,15 @@ describe('bad input', () => {
       fc.stringMatching(/^[\x20-\x7e]{0,40}$/),
     );
     const query = fc.array(fc.tuple(
-      fc.constantFrom('namespace', 'labelSelector', 'fieldSelector', 'x', ''),
-      fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('default', 'app=web', 'status.phase=Running', 'a in (b', 'metadata.name=x')),
+      fc.constantFrom('namespace', 'labelSelector', 'fieldSelector', 'groupBy', 'x', ''),
+      fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('default', 'app=web', 'status.phase=Running', 'a in (b', 'metadata.name=x', 'namespace', 'phase', 'node')),
     ), { maxLength: 3 });
     const body = fc.oneof(
       fc.constant(undefined),
       fc.string({ maxLength: 200 }),
       fc.json({ maxDepth: 3 }),
       fc.record({ namespace: fc.string({ maxLength: 20 }), labelSelector: fc.string({ maxLength: 20 }) }).map((o) => JSON.stringify(o)),
+      fc.record({ groupBy: fc.oneof(fc.constantFrom('namespace', 'phase', 'node'), fc.string({ maxLength: 10 }), fc.integer()), namespace: fc.constantFrom('default', 'podcount') }, { requiredKeys: ['groupBy'] }).map((o) => JSON.stringify(o)),
       fc.uint8Array({ maxLength: 2048 }).map((a) => Buffer.from(a).toString('latin1')),
       // Structured CloudEvents: attributes of every JSON type, present, null or missing.
       fc.dictionary(

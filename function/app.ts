@@ -9,6 +9,7 @@ import { countPods, type CountQuery, type CountResult } from './count.ts';
 import { noClusterConfig } from './errors.ts';
 import type { ApiClient } from './kubeapi.ts';
 import type { Logger } from './log.ts';
+import { MetricsRecorder } from './metrics-recorder.ts';
 import { rbacFixFor, serviceAccountOf } from './rbac-advice.ts';
 import type { AccessAnswer } from './review.ts';
 
@@ -22,6 +23,8 @@ export interface App {
   /** The namespace podcount runs in: what namespace scope counts, and part of the reply's source. */
   ownNamespace: string | undefined;
   count(q: CountQuery): Promise<CountResult>;
+  /** What GET /metrics reports: plain numbers, fed per invocation and per read. */
+  metrics: MetricsRecorder;
   /**
    * Checks callers (PODCOUNT_AUTH=kubernetes); undefined when everyone who reaches podcount may
    * ask. Loaded in the background at start, so a plain cold start never loads it.
@@ -46,6 +49,14 @@ export function createApp({ config, resolution, api, scopeNamespace, accessCheck
   const why = resolution.ok ? undefined : resolution.why;
   const notes = resolution.ok ? resolution.target.notes : resolution.notes;
   const coalescer = new Coalescer<CountResult>();
+  const metrics = new MetricsRecorder();
+  // Counts list through this: every answered list request is recorded, failed counts' included.
+  const listing: ApiClient | undefined = api && {
+    target: api.target,
+    get: (path, accept) => api.get(path, accept).then((res) => (metrics.read(1, res.body.length), res)),
+    post: (path, body) => api.post(path, body),
+    close: () => api.close(),
+  };
   // A chunk of its own in the bundle: nothing of caller authorization is loaded when it is off.
   const callerAuth = config.auth === 'kubernetes'
     ? import('./caller-auth.ts').then((m) => m.createCallerAuth({ api, why, config, scopeNamespace }))
@@ -79,10 +90,24 @@ export function createApp({ config, resolution, api, scopeNamespace, accessCheck
     notes,
     ownNamespace: api?.target.ownNamespace,
     count(q) {
-      if (!api) return Promise.reject(noClusterConfig(why ?? 'unknown'));
-      const key = JSON.stringify([q.namespace ?? null, q.labelSelector ?? null, q.fieldSelector ?? null]);
-      return coalescer.run(key, () => countPods(api, q, config));
+      if (!listing) return Promise.reject(noClusterConfig(why ?? 'unknown'));
+      // Every field of the query: queries differing in any never share an answer.
+      const key = JSON.stringify([q.namespace ?? null, q.labelSelector ?? null, q.fieldSelector ?? null, q.groupBy ?? null]);
+      const { groupBy } = q;
+      // A caller whose read function did not run joined another caller's read.
+      let readByThisCaller = false;
+      const counted = coalescer.run(key, () => {
+        readByThisCaller = true;
+        // Breakdowns are a chunk of their own: a plain count's cold start never loads them.
+        return groupBy
+          ? import('./breakdown.ts').then((m) => m.breakdownPods(listing, { ...q, groupBy }, config))
+          : countPods(listing, q, config);
+      });
+      return counted.finally(() => {
+        if (!readByThisCaller) metrics.coalesced();
+      });
     },
+    metrics,
     callerAuth,
     async warmUp() {
       // Whether podcount may review its callers, alongside whether it may list pods.

@@ -21,6 +21,8 @@ export interface Config {
   /** CloudEvent type of the reply; it must differ from the Trigger's filter so replies cannot loop. */
   replyType: string;
   diagnostics: boolean;
+  /** GET /metrics in the Prometheus text format (its code loads on the first scrape). */
+  metrics: boolean;
   /** Where the ServiceAccount token, ca.crt and namespace are mounted. */
   serviceAccountDir: string;
   /** Largest request body accepted; CloudEvents are small (the spec suggests 64 KiB). */
@@ -55,6 +57,7 @@ export function loadConfig(env: Env = process.env): Config {
     expiredRetries: integer(env, 'PODCOUNT_EXPIRED_RETRIES', 2, 0, 10),
     replyType: eventType(env, 'PODCOUNT_REPLY_TYPE', 'dev.podcount.pods.counted'),
     diagnostics: flag(env, 'PODCOUNT_DIAGNOSTICS', true),
+    metrics: flag(env, 'PODCOUNT_METRICS', true),
     serviceAccountDir: nonEmpty(env, 'PODCOUNT_SERVICEACCOUNT_DIR', DEFAULT_SERVICEACCOUNT_DIR),
     maxBodyBytes: integer(env, 'PODCOUNT_MAX_BODY_BYTES', 64 * 1024, 0, 16 * 1024 * 1024),
     port: integer(env, 'PORT', 8080, 0, 65_535),

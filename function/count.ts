@@ -6,6 +6,8 @@
 //   representation (a Table without objects), counting rows and dropping each page: memory stays
 //   flat in N. If any page carries remainingItemCount after all, stop there.
 // Reads are consistent (resourceVersion unset): never `resourceVersion=0`, whose list ignores limit.
+// A breakdown (breakdown.ts) pins several counts to one snapshot: resourceVersion=<rv of its first
+// read>&resourceVersionMatch=Exact, where remainingItemCount stays exact (test/README.md).
 import type { Scope } from './config.ts';
 import { fromApiFailure, upstreamNotJson } from './errors.ts';
 import { failureOf, type ApiClient } from './kubeapi.ts';
@@ -15,9 +17,15 @@ export interface CountQuery {
   namespace?: string | undefined;
   labelSelector?: string | undefined;
   fieldSelector?: string | undefined;
+  /** A breakdown of the counted pods (breakdown.ts) instead of one number. */
+  groupBy?: GroupBy | undefined;
 }
 
-export type Strategy = 'remainingItemCount' | 'single-page' | 'paginated';
+export const GROUP_BYS = ['namespace', 'phase', 'node'] as const;
+export type GroupBy = (typeof GROUP_BYS)[number];
+
+/** How a count was made; a breakdown names its method (breakdown.ts says why each). */
+export type Strategy = 'remainingItemCount' | 'single-page' | 'paginated' | 'namespace-metadata-pages' | 'phase-field-selectors' | 'node-table-column';
 
 export interface CountResult {
   count: number;
@@ -30,6 +38,8 @@ export interface CountResult {
   apiBytes: number;
   /** A 401 was recovered from by re-reading rotated credentials during this count. */
   credentialsReloaded: boolean;
+  /** A breakdown's pods per group (only groups with pods), summing to count. */
+  groups?: Record<string, number>;
 }
 
 export interface CountOptions {
@@ -54,14 +64,19 @@ export function scopeOf(q: CountQuery): Scope {
 }
 
 /** What a count's API requests cost, summed over its pages and restarts. */
-type Tally = Pick<CountResult, 'apiRequests' | 'apiBytes' | 'credentialsReloaded'>;
+export type Tally = Pick<CountResult, 'apiRequests' | 'apiBytes' | 'credentialsReloaded'>;
 
-export async function countPods(api: ApiClient, q: CountQuery, opts: CountOptions): Promise<CountResult> {
+export function countPods(api: ApiClient, q: CountQuery, opts: CountOptions): Promise<CountResult> {
+  return restartingOnExpiry(api, opts, (tally) => countOnce(api, q, opts, tally));
+}
+
+/** Runs `once` until it completes; an expired snapshot starts it again (PODCOUNT_EXPIRED_RETRIES), then 503. */
+export async function restartingOnExpiry<T>(api: ApiClient, opts: CountOptions, once: (tally: Tally) => Promise<T>): Promise<T & Tally> {
   const tally: Tally = { apiRequests: 0, apiBytes: 0, credentialsReloaded: false };
   for (let attempt = 0; ; attempt++) {
     try {
-      const counted = await countOnce(api, q, opts, tally);
-      return { ...counted, ...tally };
+      const done = await once(tally);
+      return { ...done, ...tally };
     } catch (err) {
       if (!(err instanceof ExpiredError)) throw err;
       // The continue token outlived etcd's compaction: start a new consistent list.
@@ -70,21 +85,29 @@ export async function countPods(api: ApiClient, q: CountQuery, opts: CountOption
   }
 }
 
-class ExpiredError extends Error {}
+/** The list's snapshot is gone (410): the whole count or breakdown starts again. */
+export class ExpiredError extends Error {}
 
-interface ListPage {
+export interface ListPage {
   kind?: string;
   metadata?: { resourceVersion?: string; continue?: string; remainingItemCount?: number };
+  columnDefinitions?: Array<{ name?: string }>;
   items?: unknown[];
   rows?: unknown[];
 }
 
 type Counted = Pick<CountResult, 'count' | 'resourceVersion' | 'strategy'>;
 
-async function countOnce(api: ApiClient, q: CountQuery, opts: CountOptions, tally: Tally): Promise<Counted> {
-  const filtered = Boolean(q.labelSelector || q.fieldSelector);
+/** The path listing the query's pods: namespaced when the query (or its field selector) names one. */
+export function listPath(q: CountQuery): { base: string; namespace: string | undefined } {
   const namespace = q.namespace ?? namespaceFromFieldSelector(q.fieldSelector);
-  const base = namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
+  return { base: namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, namespace };
+}
+
+/** One count; `pinned` reads the snapshot of that resourceVersion instead of the latest. */
+export async function countOnce(api: ApiClient, q: CountQuery, opts: CountOptions, tally: Tally, pinned?: string): Promise<Counted> {
+  const filtered = Boolean(q.labelSelector || q.fieldSelector);
+  const { base, namespace } = listPath(q);
   let count = 0;
   let pages = 0;
   let resourceVersion = '';
@@ -94,9 +117,11 @@ async function countOnce(api: ApiClient, q: CountQuery, opts: CountOptions, tall
     const params = new URLSearchParams({ limit: String(pages === 0 && !filtered ? 1 : opts.pageSize) });
     if (q.labelSelector) params.set('labelSelector', q.labelSelector);
     if (q.fieldSelector) params.set('fieldSelector', q.fieldSelector);
+    // Later pages carry the snapshot in their continue token.
     if (cont) params.set('continue', cont);
+    else if (pinned) pinTo(params, pinned);
     if (representation === 'table') params.set('includeObject', 'None');
-    const page = await fetchPage(api, `${base}?${params}`, representation, namespace, pages + 1, tally);
+    const page = await fetchPage(api, `${base}?${params}`, representation, namespace, pages > 0 || pinned !== undefined, tally);
     pages += 1;
     const items = page.kind === 'Table' ? page.rows : page.items;
     count += Array.isArray(items) ? items.length : 0;
@@ -122,7 +147,13 @@ export function namespaceFromFieldSelector(fieldSelector: string | undefined): s
   return undefined;
 }
 
-async function fetchPage(api: ApiClient, path: string, representation: Representation, namespace: string | undefined, pageNumber: number, tally: Tally): Promise<ListPage> {
+export function pinTo(params: URLSearchParams, resourceVersion: string): void {
+  params.set('resourceVersion', resourceVersion);
+  params.set('resourceVersionMatch', 'Exact');
+}
+
+/** One list page. With `snapshotRead` (a continue token or a pinned resourceVersion) a 410 is ExpiredError: start again. */
+export async function fetchPage(api: ApiClient, path: string, representation: Representation, namespace: string | undefined, snapshotRead: boolean, tally: Tally): Promise<ListPage> {
   const res = await api.get(path, REPRESENTATIONS[representation]);
   tally.apiRequests += 1;
   tally.apiBytes += res.body.length;
@@ -135,6 +166,6 @@ async function fetchPage(api: ApiClient, path: string, representation: Represent
     }
   }
   const failure = failureOf(res, namespace);
-  if (res.status === 410 && pageNumber > 1) throw new ExpiredError(failure.message);
+  if (res.status === 410 && snapshotRead) throw new ExpiredError(failure.message);
   throw fromApiFailure(failure, api.target.identity);
 }

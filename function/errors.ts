@@ -36,6 +36,33 @@ export class PodcountError extends Error {
 export const badRequest = (code: string, message: string, hint: string): PodcountError =>
   new PodcountError(400, code, message, hint);
 
+// CloudEvents in (event.ts, event-attributes.ts).
+
+const EVENT_HINTS = {
+  binary: 'A binary-mode CloudEvent needs the headers ce-specversion: 1.0, ce-id, ce-source and ce-type, none empty; ce-time, if sent, an RFC 3339 timestamp (2026-11-23T06:50:00Z); Content-Type a media type; extension headers ce-<lowercase letters and digits>.',
+  structured: 'A structured CloudEvent (Content-Type: application/cloudevents+json) is one JSON object with specversion "1.0" and non-empty string id, source and type; optional attributes are strings or null (time an RFC 3339 timestamp); extensions are named with lowercase letters and digits and hold strings, booleans or integers; data or data_base64, not both.',
+} as const;
+
+/** Not a valid CloudEvent: the message names the attribute at fault (and the header, in binary mode). */
+export function badEvent(attribute: string, problem: string, mode: 'binary' | 'structured'): PodcountError {
+  const header = mode === 'binary' && /^[a-z]+$/.test(attribute) ? ` (header ${attribute === 'datacontenttype' ? 'Content-Type' : `ce-${attribute}`})` : '';
+  return new PodcountError(400, 'bad_event', `Not a valid CloudEvent: ${attribute}${header} ${problem}.`, EVENT_HINTS[mode]);
+}
+
+export function batchedEvents(): PodcountError {
+  return new PodcountError(400, 'bad_event', 'Batched CloudEvents are not supported.', 'Send one event per request, in binary or structured mode.');
+}
+
+/**
+ * A valid CloudEvent whose data podcount cannot use: its data contract is "nothing" (count the
+ * cluster) or a JSON object of narrowing fields. Anything else is refused rather than ignored, so a
+ * sender never takes a whole-cluster count for an answer to what it meant to ask.
+ */
+export function unusableEventData(what: string): PodcountError {
+  return new PodcountError(400, 'bad_event_data', `The event is a valid CloudEvent, but podcount cannot use its data: ${what}.`,
+    'podcount reads event data as a JSON object of narrowing fields: send no data to count the whole cluster, or e.g. {"namespace":"default","labelSelector":"app=web","fieldSelector":"status.phase=Running"} with datacontenttype (binary mode: Content-Type) application/json.');
+}
+
 /** A non-2xx answer from the API server, as the transport saw it. */
 export interface ApiFailure {
   status: number;
@@ -76,6 +103,18 @@ export function fromApiFailure(f: ApiFailure, who: Identity): PodcountError {
 export function upstreamNotJson(contentType: string | undefined): PodcountError {
   return new PodcountError(502, 'upstream_error', `The API server sent a list that is not JSON (${contentType ?? 'no content type'}).`,
     'Is KUBERNETES_SERVICE_HOST pointing at a real API server (not a proxy that rewrites answers)?');
+}
+
+/** A 200 list answer without what a breakdown reads from it (a server that prints pods differently). */
+export function upstreamUnexpected(what: string): PodcountError {
+  return new PodcountError(502, 'upstream_error', `The API server sent ${what}.`,
+    'Breakdowns read what kube-apiserver 1.29+ prints for pods; count without groupBy, and check the server version on GET /diagnostics.');
+}
+
+/** groupBy names something podcount cannot group by. */
+export function badGroupBy(value: string, from: string, choices: readonly string[]): PodcountError {
+  return badRequest('bad_parameter', `${from} groupBy ${JSON.stringify(value.slice(0, 80))} is not one of ${choices.join(', ')}.`,
+    `groupBy is one of ${choices.join(', ')}, e.g. ?groupBy=${choices[0]}; omit it for the plain count.`);
 }
 
 export function unavailable(message: string, hint: string, retryAfter?: number): PodcountError {

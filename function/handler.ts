@@ -10,7 +10,8 @@ import { diagnose } from './diagnose.ts';
 import { badRequestTarget, internal, methodNotAllowed, notAcceptable, notFound, PodcountError } from './errors.ts';
 import { isCloudEvent, parseEvent, replyMessage, replySource, type IncomingEvent } from './event.ts';
 import { fromSearchParams, mergeQueries, negotiate, toCountQuery } from './request.ts';
-import { send, sendError, sendJson, sentence, toAnswer } from './respond.ts';
+import { send, sendError, sendJson, textAnswer, toAnswer } from './respond.ts';
+import { childTraceparent, traceContext, type TraceContext } from './trace.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
@@ -22,11 +23,13 @@ export function createHandler(app: App): Handler {
     const started = performance.now();
     // The path as sent, capped: a log line must stay a line whatever a caller sends.
     const fields: LogFields = { method: req.method, path: (req.url ?? '/').split('?')[0]!.slice(0, 200) };
-    const trace = traceId(req.headers['traceparent']);
-    if (trace) fields['traceId'] = trace;
+    // The HTTP header's trace now; once a CloudEvent is parsed, again with its extension (used when the header is absent or invalid).
+    const header = { traceparent: req.headers['traceparent'], tracestate: req.headers['tracestate'] };
+    traced(fields, traceContext({ header }));
+    const retrace = (event: IncomingEvent): TraceContext => traced(fields, traceContext({ header, event }));
     let status = 500;
     try {
-      status = await route(app, req, res, fields);
+      status = await route(app, req, res, fields, retrace);
     } catch (err) {
       const e = err instanceof PodcountError ? err : internal(err);
       if (!(err instanceof PodcountError)) app.log.error({ err }, 'unexpected failure while answering');
@@ -36,10 +39,14 @@ export function createHandler(app: App): Handler {
       if (e.detail) fields['errorDetail'] = e.detail.slice(0, 300);
     }
     fields['status'] = status;
-    fields['durationMs'] = Math.round((performance.now() - started) * 10) / 10;
-    // Readiness probes arrive every few hundred ms; they are not invocations.
-    if (fields['path'] === '/healthz') app.log.debug(fields, 'probe');
-    else app.log.info(fields, 'invocation');
+    const ms = performance.now() - started;
+    fields['durationMs'] = Math.round(ms * 10) / 10;
+    // Readiness probes arrive every few hundred ms and scrapes every few seconds; they are not invocations.
+    if (fields['path'] === '/healthz' || (fields['path'] === '/metrics' && status === 200)) app.log.debug(fields, fields['path'] === '/healthz' ? 'probe' : 'scrape');
+    else {
+      app.metrics.invocation(status, fields['strategy'] as string | undefined, ms / 1000);
+      app.log.info(fields, 'invocation');
+    }
   };
 }
 
@@ -49,7 +56,10 @@ interface Checked {
   caller: CheckedCaller;
 }
 
-async function route(app: App, req: IncomingMessage, res: ServerResponse, fields: LogFields): Promise<number> {
+/** Switches the invocation to the event's trace when the event carries one and no header did. */
+type Retrace = (event: IncomingEvent) => TraceContext;
+
+async function route(app: App, req: IncomingMessage, res: ServerResponse, fields: LogFields, retrace: Retrace): Promise<number> {
   const url = requestTarget(req.url);
   const method = req.method ?? 'GET';
   // Every request but the readiness probe comes from a caller the API server vouches for, when asked to.
@@ -69,10 +79,21 @@ async function route(app: App, req: IncomingMessage, res: ServerResponse, fields
       sendJson(res, 200, report);
       return 200;
     }
+    case '/metrics': {
+      if (!app.config.metrics) throw notFound(url.pathname);
+      if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET, HEAD');
+      // The last counts of every scope: for callers who may list everything podcount lists.
+      if (checked) await checked.auth.authorize(checked.caller, checked.auth.scopeQuestion);
+      // Its own chunk, with prom-client: loaded by the first scrape, never by a cold start.
+      const { exposition } = await import('./metrics-text.ts');
+      const { contentType, body } = await exposition(app.metrics);
+      send(res, 200, { 'content-type': contentType }, body);
+      return 200;
+    }
     case '/':
       if (method === 'OPTIONS') return webhookOptions(req, res);
       if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') throw methodNotAllowed('GET, HEAD, POST, OPTIONS');
-      return count(app, req, res, url, fields, checked);
+      return count(app, req, res, url, fields, checked, retrace);
     default:
       throw notFound(url.pathname);
   }
@@ -87,14 +108,15 @@ async function checkCaller(app: App, req: IncomingMessage, fields: LogFields): P
   return { auth, caller };
 }
 
-async function count(app: App, req: IncomingMessage, res: ServerResponse, url: URL, fields: LogFields, checked: Checked | undefined): Promise<number> {
+async function count(app: App, req: IncomingMessage, res: ServerResponse, url: URL, fields: LogFields, checked: Checked | undefined, retrace: Retrace): Promise<number> {
   const raw = fromSearchParams(url.searchParams);
-  let event: IncomingEvent | undefined;
+  let event: (IncomingEvent & { trace: TraceContext }) | undefined;
   if (req.method === 'POST') {
     const body = await readBody(req, app.config.maxBodyBytes);
     if (isCloudEvent(req.headers)) {
-      event = await parseEvent(req.headers, body);
-      Object.assign(fields, { eventId: event.id, eventType: event.type, eventSource: event.source });
+      const parsed = await parseEvent(req.headers, body);
+      Object.assign(fields, { eventId: parsed.id, eventType: parsed.type, eventSource: parsed.source });
+      event = { ...parsed, trace: retrace(parsed) };
     }
   }
   const format = event ? 'json' : negotiate(req.headers['accept']);
@@ -109,6 +131,8 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
   Object.assign(fields, { count: answer.count, scope: answer.scope, namespace: answer.namespace, strategy: result.strategy, apiRequests: result.apiRequests, apiBytes: result.apiBytes });
   if (query.labelSelector) fields['labelSelector'] = query.labelSelector;
   if (query.fieldSelector) fields['fieldSelector'] = query.fieldSelector;
+  if (query.groupBy) fields['groupBy'] = query.groupBy;
+  if (!query.labelSelector && !query.fieldSelector) app.metrics.counted(query.namespace, answer.count, new Date(answer.countedAt));
 
   if (event) {
     const reply = await replyMessage({
@@ -116,11 +140,11 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
       source: replySource(app.ownNamespace, app.config.service),
       subject: answer.scope,
       data: { ...answer, inResponseTo: { id: event.id, source: event.source, type: event.type } },
-    });
+    }, replyTrace(event.trace));
     fields['replyId'] = reply.headers['ce-id'];
     send(res, 200, reply.headers, reply.body);
   } else if (format === 'text') {
-    send(res, 200, { 'content-type': 'text/plain; charset=utf-8' }, `${sentence(answer)}\n`);
+    send(res, 200, { 'content-type': 'text/plain; charset=utf-8' }, textAnswer(answer));
   } else {
     sendJson(res, 200, answer);
   }
@@ -148,7 +172,16 @@ function requestTarget(target = '/'): URL {
   }
 }
 
-function traceId(traceparent: string | string[] | undefined): string | undefined {
-  const m = typeof traceparent === 'string' ? /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/.exec(traceparent) : null;
-  return m?.[1];
+/** The trace's ids in the log line (replacing an earlier trace's), and whether a received one was ignored. */
+function traced(fields: LogFields, t: TraceContext): TraceContext {
+  fields['traceId'] = t.traceId;
+  fields['spanId'] = t.spanId;
+  fields['parentSpanId'] = t.parentSpanId;
+  fields['traceparentIgnored'] = t.ignored;
+  return t;
+}
+
+/** The reply CloudEvent's distributed-tracing extension: a child of the caller's span, podcount's span as parent. */
+function replyTrace(t: TraceContext): Record<string, string> {
+  return t.tracestate === undefined ? { traceparent: childTraceparent(t) } : { traceparent: childTraceparent(t), tracestate: t.tracestate };
 }

@@ -1,10 +1,11 @@
 // What the caller asks for, validated before any API call: the query (from the URL, event data or
 // both) and the answer format. Every rejection is a 400 that names the bad input and a fix.
 import type { Config } from './config.ts';
-import type { CountQuery } from './count.ts';
-import { badRequest, noClusterConfig } from './errors.ts';
+import { GROUP_BYS, type CountQuery, type GroupBy } from './count.ts';
+import { badGroupBy, badRequest, noClusterConfig } from './errors.ts';
 
-const PARAMETERS = ['namespace', 'labelSelector', 'fieldSelector'] as const;
+const PARAMETERS = ['namespace', 'labelSelector', 'fieldSelector', 'groupBy'] as const;
+const EXAMPLES: Record<Parameter, string> = { namespace: 'default', labelSelector: 'app=web', fieldSelector: 'status.phase=Running', groupBy: 'namespace' };
 type Parameter = (typeof PARAMETERS)[number];
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const MAX_SELECTOR = 4096;
@@ -16,7 +17,10 @@ export function fromSearchParams(params: URLSearchParams): RawQuery {
   const raw: RawQuery = {};
   for (const key of new Set(params.keys())) {
     const values = params.getAll(key);
-    if (values.length > 1) throw badRequest('bad_parameter', `Parameter ${key} is given ${values.length} times.`, `Give ${key} once.`);
+    if (values.length > 1) {
+      throw badRequest('bad_parameter', `Parameter ${key} is given ${values.length} times.`,
+        key === 'groupBy' ? `Give groupBy once: one of ${GROUP_BYS.join(', ')}.` : `Give ${key} once.`);
+    }
     raw[key] = values[0];
   }
   return raw;
@@ -38,18 +42,19 @@ export function toCountQuery(raw: RawQuery, config: Config, ownNamespace: string
   for (const key of Object.keys(raw)) {
     if (!(PARAMETERS as readonly string[]).includes(key)) {
       throw badRequest('unknown_parameter', `Unknown ${from} field ${JSON.stringify(key)}.`,
-        `podcount understands ${PARAMETERS.join(', ')}; e.g. ?namespace=default&labelSelector=app%3Dweb.`);
+        `podcount understands ${PARAMETERS.join(', ')}; e.g. ?namespace=default&labelSelector=app%3Dweb&groupBy=phase.`);
     }
   }
   const value = (key: Parameter): string | undefined => {
     const v = raw[key];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'string') throw badRequest('bad_parameter', `${from} field ${key} must be a string, got ${typeof v}.`, `Send ${key} as a string, e.g. "default".`);
+    if (typeof v !== 'string') throw badRequest('bad_parameter', `${from} field ${key} must be a string, got ${typeof v}.`, `Send ${key} as a string, e.g. ${JSON.stringify(EXAMPLES[key])}.`);
     return v;
   };
   const namespace = value('namespace');
   const labelSelector = selector(value('labelSelector'), 'labelSelector');
   const fieldSelector = selector(value('fieldSelector'), 'fieldSelector');
+  const groupBy = grouping(value('groupBy'), from);
   if (namespace !== undefined) {
     if (namespace === '') throw badRequest('bad_namespace', 'namespace is empty.', 'Omit namespace to count the whole cluster, or name one, e.g. namespace=default.');
     if (namespace.length > 63 || !DNS1123_LABEL.test(namespace)) {
@@ -63,9 +68,20 @@ export function toCountQuery(raw: RawQuery, config: Config, ownNamespace: string
       throw badRequest('namespace_not_allowed', `This podcount counts only its own namespace ${JSON.stringify(ownNamespace)} (PODCOUNT_SCOPE=namespace).`,
         `Omit namespace, or deploy podcount with cluster scope (a ClusterRoleBinding) to count ${namespace}.`);
     }
-    return { namespace: ownNamespace, labelSelector, fieldSelector };
+    return withGroupBy({ namespace: ownNamespace, labelSelector, fieldSelector }, groupBy);
   }
-  return { namespace, labelSelector, fieldSelector };
+  return withGroupBy({ namespace, labelSelector, fieldSelector }, groupBy);
+}
+
+/** A plain count's query has no groupBy key at all: its shape is as before breakdowns existed. */
+function withGroupBy(q: CountQuery, groupBy: GroupBy | undefined): CountQuery {
+  return groupBy ? { ...q, groupBy } : q;
+}
+
+function grouping(v: string | undefined, from: string): GroupBy | undefined {
+  if (v === undefined) return undefined;
+  if (!(GROUP_BYS as readonly string[]).includes(v)) throw badGroupBy(v, from, GROUP_BYS);
+  return v as GroupBy;
 }
 
 function selector(v: string | undefined, name: string): string | undefined {

@@ -1,7 +1,7 @@
 // Writing answers: the count as JSON or a sentence, errors in one JSON shape. Plain node:http
 // calls, so the same code serves podcount's own server and the functions-framework's express.
 import type { ServerResponse } from 'node:http';
-import type { CountQuery, CountResult, Strategy } from './count.ts';
+import type { CountQuery, CountResult, GroupBy, Strategy } from './count.ts';
 import { scopeOf } from './count.ts';
 import type { PodcountError } from './errors.ts';
 
@@ -14,6 +14,9 @@ export interface CountAnswer {
   resourceVersion: string;
   countedAt: string;
   strategy: Strategy;
+  /** Breakdowns only: what the pods are grouped by, and the pods in each group (summing to count). */
+  groupBy?: GroupBy;
+  groups?: Record<string, number>;
 }
 
 export function toAnswer(q: CountQuery, r: CountResult, countedAt: Date): CountAnswer {
@@ -26,6 +29,7 @@ export function toAnswer(q: CountQuery, r: CountResult, countedAt: Date): CountA
     resourceVersion: r.resourceVersion,
     countedAt: countedAt.toISOString(),
     strategy: r.strategy,
+    ...(q.groupBy && r.groups ? { groupBy: q.groupBy, groups: r.groups } : {}),
   };
 }
 
@@ -35,6 +39,17 @@ export function sentence(a: CountAnswer): string {
   const where = a.namespace === null ? 'in the cluster' : `in namespace ${JSON.stringify(a.namespace)}`;
   const filters = [a.labelSelector && `labels ${a.labelSelector}`, a.fieldSelector && `fields ${a.fieldSelector}`].filter(Boolean);
   return `${verb}${filters.length ? ` matching ${filters.join(' and ')}` : ''} ${where}`;
+}
+
+/** The text/plain body: the sentence, and for a breakdown an aligned table of its groups, largest first. */
+export function textAnswer(a: CountAnswer): string {
+  if (!a.groupBy || !a.groups) return `${sentence(a)}\n`;
+  const rows = Object.entries(a.groups).sort(([x, m], [y, n]) => n - m || (x < y ? -1 : x > y ? 1 : 0));
+  const head = a.groupBy.toUpperCase();
+  const width = Math.max(head.length, 'TOTAL'.length, ...rows.map(([name]) => name.length));
+  const digits = Math.max('PODS'.length, String(a.count).length);
+  const line = (name: string, n: number | string) => `${name.padEnd(width)}  ${String(n).padStart(digits)}`;
+  return [`${sentence(a)}, by ${a.groupBy}:`, line(head, 'PODS'), ...rows.map(([name, n]) => line(name, n)), line('TOTAL', a.count), ''].join('\n');
 }
 
 export function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string): void {

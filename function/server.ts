@@ -30,6 +30,8 @@ export function createServer(app: App, handler: (req: IncomingMessage, res: Serv
   });
 
   server.once('listening', () => {
+    // performance.now() counts from the process's time origin: this is the whole start inside Node.
+    app.metrics.ready(performance.now() / 1000);
     const address = server.address();
     log.info({ port: typeof address === 'object' && address ? address.port : config.port, scope: config.scope, auth: config.auth, source: app.api?.target.source ?? 'none' }, 'listening');
     app.warmUp().catch(() => undefined);

@@ -25,7 +25,7 @@ describe('caller authentication on a real node (overlays/public)', () => {
     const { cluster, images } = f;
     const kn = await installKnative(cluster, { eventing: true });
     f.reportWith((ns) => kn.report(ns));
-    await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref, variant: 'overlays/public' });
+    await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref, eventDisplayImage: kn.images.eventDisplay, variant: 'overlays/public' });
     await cluster.apply(toYaml([
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: CLIENT.namespace, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } },
       clientPod({ image: images.client.ref, namespace: CLIENT.namespace }),

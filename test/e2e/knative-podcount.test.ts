@@ -8,6 +8,7 @@ import { before, describe, it } from 'node:test';
 import { installKnative, type KnativeInstall } from '../knative/install.ts';
 import type { NodeCluster } from '../node/node-cluster.ts';
 import { waitFor } from '../support/poll.ts';
+import { parseMetrics, sample } from '../support/prometheus.ts';
 import { concurrentRequestsFrom, requestFrom, waitForService, type ClientPod } from './client.ts';
 import { useNodeCluster } from './cluster-fixture.ts';
 import { deployPodcount, revisionReady, runPingJob } from './knative-podcount.ts';
@@ -34,9 +35,12 @@ async function knative(cluster: NodeCluster, path: string): Promise<Obj> {
   return (await cluster.admin.must(path)).json as Obj;
 }
 
-/** The CloudEvents the recorder (event_display) printed so far, as {attributes, data}. */
-async function recorded(cluster: NodeCluster): Promise<Array<{ attributes: Record<string, string>; data: Obj | undefined }>> {
-  const logs = await cluster.kubectl(['-n', 'podcount', 'logs', 'deployment/e2e-recorder']);
+/**
+ * The CloudEvents an event_display Deployment (the tests' recorder of replies, or the shipped
+ * dead-letter sink) printed so far, as {attributes, data}; attributes include the extensions.
+ */
+async function recorded(cluster: NodeCluster, deployment = 'e2e-recorder'): Promise<Array<{ attributes: Record<string, string>; data: Obj | undefined }>> {
+  const logs = await cluster.kubectl(['-n', 'podcount', 'logs', `deployment/${deployment}`]);
   return logs.split(/☁️\s+cloudevents\.Event/).slice(1).map((block) => {
     const attributes: Record<string, string> = {};
     for (const m of block.matchAll(/^\s{2}([a-z0-9]+): (.*)$/gm)) attributes[m[1]!] ??= m[2]!.trim();
@@ -61,7 +65,7 @@ describe('podcount as a Knative Service on a real node', () => {
     kn = await installKnative(cluster, { eventing: true });
     // Failures now carry every Knative object's conditions and component logs too.
     f.reportWith((ns) => kn.report(ns));
-    await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref });
+    await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref, eventDisplayImage: kn.images.eventDisplay });
     // A recorder for the replies: event_display behind a Trigger on the reply type.
     await cluster.apply(toYaml([
       {
@@ -86,7 +90,7 @@ describe('podcount as a Knative Service on a real node', () => {
       clientPod({ image: images.client.ref, namespace: CLIENT.namespace }),
     ]));
     await cluster.kubectl(['-n', CLIENT.namespace, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=60s']);
-    await cluster.kubectl(['-n', 'podcount', 'rollout', 'status', 'deployment/e2e-recorder', '--timeout=90s']);
+    for (const d of ['e2e-recorder', 'podcount-dead-letter']) await cluster.kubectl(['-n', 'podcount', 'rollout', 'status', `deployment/${d}`, '--timeout=90s']);
     await revisionReady(cluster, 'podcount');
     for (const t of ['podcount-count-requested', 'podcount-ping', 'e2e-recorder']) {
       await waitFor(async () => condition(await knative(cluster, `/apis/eventing.knative.dev/v1/namespaces/podcount/triggers/${t}`), 'Ready')?.['status'] === 'True',
@@ -125,6 +129,25 @@ describe('podcount as a Knative Service on a real node', () => {
     const text = await requestFrom(cluster, CLIENT, `${revisionUrl()}/?namespace=knative-serving`, { headers: { accept: 'text/plain' } });
     assert.equal(text.status, 200);
     assert.match(text.body, /^There are \d+ pods in namespace "knative-serving"\n$/);
+  }));
+
+  it('is scraped as an annotation-driven Prometheus finds it: the pod\'s prometheus.io annotations lead to Prometheus text of what it served, past queue-proxy', () => explain('podcount', async () => {
+    const { cluster } = f;
+    const [answer] = await concurrentRequestsFrom(cluster, CLIENT, `${revisionUrl()}/`, 1);
+    assert.equal(answer!.status, 200, answer!.body);
+    const [pod] = await waitFor(async () => {
+      const pods = await revisionPods(cluster);
+      return pods.length === 1 && pods[0]!['status'].phase === 'Running' && pods[0]!['status'].podIP ? pods : undefined;
+    }, { timeoutMs: 60_000, what: 'a running revision pod with an IP' });
+    // What the kubernetes-pods job (or a Collector's prometheus receiver) reads off the pod Knative made.
+    const a = pod!['metadata'].annotations as Record<string, string>;
+    assert.equal(a['prometheus.io/scrape'], 'true');
+    const scrape = await requestFrom(cluster, CLIENT, `${a['prometheus.io/scheme']}://${pod!['status'].podIP}:${a['prometheus.io/port']}${a['prometheus.io/path']}`);
+    assert.equal(scrape.status, 200, scrape.body);
+    const m = parseMetrics(scrape.body);
+    assert.ok(sample(m, 'podcount_invocations_total', { status: '200', strategy: 'remainingItemCount' }) >= 1, scrape.body);
+    assert.ok(sample(m, 'podcount_start_to_ready_seconds') > 0, scrape.body);
+    assert.equal(sample(m, 'podcount_last_count', { scope: 'cluster' }), (JSON.parse(answer!.body) as { count: number }).count);
   }));
 
   it('scales to zero after the last request, and answers the next one with the right count through the activator', () => explain('podcount', async () => {
@@ -175,6 +198,40 @@ describe('podcount as a Knative Service on a real node', () => {
     const invocations = logs.split('\n').filter((l) => l.includes('"msg":"invocation"')).map((l) => JSON.parse(l) as Obj);
     assert.equal(invocations.filter((l) => l['eventId'] === id).length, 1);
     assert.equal(invocations.filter((l) => l['eventType'] === 'dev.podcount.pods.counted').length, 0);
+    // The reply, through the Broker, continues the trace of podcount's invocation: its span is the reply's parent.
+    const invocation = invocations.find((l) => l['eventId'] === id)!;
+    assert.match(reply.attributes['traceparent'] ?? '', new RegExp(`^00-${String(invocation['traceId'])}-${String(invocation['spanId'])}-[0-9a-f]{2}$`), JSON.stringify(reply.attributes));
+  }));
+
+  it('hands an event podcount refuses (400) to the shipped dead-letter sink with Knative\'s error extensions, and still counts good ones', () => explain('podcount', async () => {
+    const { cluster } = f;
+    const send = (id: string, data: Obj) => requestFrom(cluster, CLIENT, 'http://broker-ingress.knative-eventing.svc.cluster.local/podcount/default', {
+      method: 'POST',
+      headers: { 'ce-specversion': '1.0', 'ce-id': id, 'ce-source': '/e2e/client', 'ce-type': 'dev.podcount.count.requested', 'content-type': 'application/json' },
+      body: JSON.stringify(data),
+    });
+    const bad = `e2e-bad-${randomUUID()}`;
+    const good = `e2e-good-${randomUUID()}`;
+    // Not a namespace name: podcount answers 400, which the Broker does not retry.
+    assert.equal((await send(bad, { namespace: 'Not_A_Namespace' })).status, 202);
+    assert.equal((await send(good, { namespace: 'kube-system' })).status, 202);
+    const dead = await waitFor(async () => (await recorded(cluster, 'podcount-dead-letter')).find((e) => e.attributes['id'] === bad),
+      { timeoutMs: 120_000, intervalMs: 500, what: `${bad} at the dead-letter sink` });
+    // The event as sent, with Eventing's account of why it could not be delivered, and where to.
+    assert.equal(dead.attributes['type'], 'dev.podcount.count.requested');
+    assert.deepEqual(dead.data, { namespace: 'Not_A_Namespace' });
+    assert.equal(dead.attributes['knativeerrorcode'], '400');
+    assert.ok(dead.attributes['knativeerrordest']?.startsWith(revisionUrl()), `knativeerrordest ${dead.attributes['knativeerrordest']}`);
+    const answer = JSON.parse(Buffer.from(dead.attributes['knativeerrordata']!, 'base64').toString('utf8')) as Obj;
+    assert.equal(answer['error'].code, 'bad_namespace');
+    // The good event was counted and answered; it never reached the sink.
+    const reply = await waitFor(async () => (await recorded(cluster)).find((e) => e.data?.['inResponseTo']?.id === good), { timeoutMs: 120_000, intervalMs: 500, what: `the reply to ${good} at the recorder` });
+    assert.equal(reply.data!['count'], await truth(cluster, { namespace: 'kube-system' }));
+    assert.equal((await recorded(cluster, 'podcount-dead-letter')).filter((e) => e.attributes['id'] === good).length, 0);
+    // podcount saw the bad one once (a 400 is not retried) and said why.
+    const logs = await cluster.kubectl(['-n', 'podcount', 'logs', '-l', REVISION, '-c', 'podcount', '--tail=-1']);
+    const refused = logs.split('\n').filter((l) => l.includes('"msg":"invocation"')).map((l) => JSON.parse(l) as Obj).filter((l) => l['eventId'] === bad);
+    assert.deepEqual(refused.map((l) => [l['status'], l['error']]), [[400, 'bad_namespace']]);
   }));
 
   it('counts on every PingSource tick and replies through the Broker', () => explain('podcount', async () => {
@@ -197,7 +254,7 @@ describe('podcount as a Knative Service on a real node', () => {
   it('in the namespace-scoped overlay, counts only its namespace and refuses cluster-wide asks', () => explain('podcount-scoped', async () => {
     const { cluster, images } = f;
     const t0 = performance.now();
-    await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref, variant: 'overlays/namespace-scoped', namespace: 'podcount-scoped' });
+    await deployPodcount(cluster, { podcountImage: images.podcount.ref, curlImage: images.curl.ref, eventDisplayImage: kn.images.eventDisplay, variant: 'overlays/namespace-scoped', namespace: 'podcount-scoped' });
     await revisionReady(cluster, 'podcount-scoped');
     const t1 = performance.now();
     await waitForService(cluster, CLIENT, 'podcount-00001.podcount-scoped.svc.cluster.local');

@@ -13,6 +13,8 @@ const PATCHES = join(import.meta.dirname, 'knative-overlay');
 export interface DeployOptions {
   podcountImage: string;
   curlImage: string;
+  /** Eventing's event_display as imported (installKnative(...).images.eventDisplay): the Broker's dead-letter sink. */
+  eventDisplayImage: string;
   /** A folder under knative/ ('' for knative/ itself, 'overlays/namespace-scoped', ...). */
   variant?: string;
   /** Deploy into this namespace instead of `podcount` (kustomize's namespace transformer). */
@@ -29,6 +31,7 @@ export async function renderPodcount(cluster: NodeCluster, o: DeployOptions): Pr
     }
     const [repo, tag] = splitRef(o.podcountImage);
     const [curlRepo, curlTag] = splitRef(o.curlImage);
+    const [displayRepo, displayTag] = splitRef(o.eventDisplayImage);
     writeFileSync(join(dir, 'kustomization.yaml'), JSON.stringify({
       apiVersion: 'kustomize.config.k8s.io/v1beta1',
       kind: 'Kustomization',
@@ -38,6 +41,7 @@ export async function renderPodcount(cluster: NodeCluster, o: DeployOptions): Pr
       images: [
         { name: 'ghcr.io/podcount/podcount', newName: repo, newTag: tag },
         { name: 'docker.io/curlimages/curl', newName: curlRepo, newTag: curlTag },
+        { name: 'gcr.io/knative-releases/knative.dev/eventing/cmd/event_display', newName: displayRepo, newTag: displayTag },
       ],
       patches: [
         { path: 'trigger-subscriber.yaml', target: { kind: 'Trigger' } },

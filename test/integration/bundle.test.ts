@@ -85,6 +85,68 @@ describe('the bundle is self-contained', () => {
     assert.match(readFileSync(join(DIST, 'index.mjs'), 'utf8'), new RegExp(`import\\("\\./chunks/${authChunk.split('/').pop()!.replace('.', '\\.')}"\\)`), 'imported dynamically by the function');
   });
 
+  test('breakdowns (groupBy) are a chunk of their own, imported only when a breakdown is asked for', () => {
+    const chunks = readdirSync(join(DIST, 'chunks')).map((f) => join(DIST, 'chunks', f));
+    const breakdown = chunks.filter((f) => /\/breakdown-[^/]+\.mjs$/.test(f));
+    assert.equal(breakdown.length, 1, 'one breakdown chunk');
+    const instance = chunks.find((f) => /\/instance-[^/]+\.mjs$/.test(f))!;
+    const startPath = new Set([...staticClosure(join(DIST, 'main.mjs')), ...staticClosure(instance), ...staticClosure(join(DIST, 'index.mjs'))]);
+    assert.ok(!startPath.has(breakdown[0]!), 'not on the start path');
+    // What only a breakdown does: the pinned phase counts and the Table's Node column.
+    for (const file of startPath) assert.ok(!readFileSync(file, 'utf8').includes('status.phase!='), `${file} holds the phase breakdown`);
+    assert.ok(readFileSync(breakdown[0]!, 'utf8').includes('status.phase!='));
+  });
+
+  test('the CloudEvents attribute checks are loaded with the first event, not at start', () => {
+    const chunks = readdirSync(join(DIST, 'chunks')).map((f) => join(DIST, 'chunks', f));
+    const marker = 'attribute names are lowercase letters a-z and digits only';
+    const holding = [join(DIST, 'main.mjs'), join(DIST, 'index.mjs'), ...chunks].filter((f) => readFileSync(f, 'utf8').includes(marker));
+    assert.equal(holding.length, 1, holding.join());
+    const [checks] = holding as [string];
+    assert.match(checks, /\/chunks\/event-attributes-[^/]+\.mjs$/);
+    const instance = chunks.find((f) => /\/instance-[^/]+\.mjs$/.test(f))!;
+    const startPath = new Set([...staticClosure(join(DIST, 'main.mjs')), ...staticClosure(instance), ...staticClosure(join(DIST, 'index.mjs'))]);
+    assert.ok(!startPath.has(checks), 'not on the start path');
+    const importers = [...startPath].filter((f) => readFileSync(f, 'utf8').includes(`import("./${f.includes('/chunks/') ? '' : 'chunks/'}${checks.split('/').pop()!}")`));
+    assert.ok(importers.length > 0, 'imported dynamically from the start path');
+  });
+
+  test('the metrics exposition (prom-client) is a chunk of its own, off the start path, imported by the first GET /metrics only', async () => {
+    const chunks = readdirSync(join(DIST, 'chunks')).map((f) => join(DIST, 'chunks', f));
+    // prom-client's own marker: the text format's content type, which only the exposition uses.
+    const marker = 'text/plain; version=0.0.4';
+    const [metricsChunk, ...others] = chunks.filter((f) => readFileSync(f, 'utf8').includes(marker));
+    assert.ok(metricsChunk && /\/metrics-text-[^/]+\.mjs$/.test(metricsChunk), `a metrics-text chunk: ${metricsChunk}`);
+    assert.deepEqual(others, []);
+    const instance = chunks.find((f) => /\/instance-[^/]+\.mjs$/.test(f))!;
+    const startPath = new Set([...staticClosure(join(DIST, 'main.mjs')), ...staticClosure(instance), ...staticClosure(join(DIST, 'index.mjs'))]);
+    assert.ok(!startPath.has(metricsChunk), 'not on the start path');
+    for (const file of startPath) assert.ok(!readFileSync(file, 'utf8').includes(marker), `${file} holds the exposition`);
+    assert.match(readFileSync(join(DIST, 'index.mjs'), 'utf8'), new RegExp(`import\\("\\./chunks/${metricsChunk.split('/').pop()!.replace('.', '\\.')}"\\)`), 'imported dynamically by the handler');
+
+    // And at run time, from the bare dist/: Node's module loading trace shows the chunk loaded by the first scrape, not before.
+    const port = await freePort();
+    const child = spawn(process.execPath, startArgs(), { cwd: dir, env: { PATH: process.env['PATH'], HOME: dir, PORT: String(port), KUBECONFIG: cp.kubeconfigPath, NODE_ENV: 'production', NODE_DEBUG: 'esm' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let trace = '';
+    child.stderr.on('data', (c: Buffer) => { trace += c.toString(); });
+    child.stdout.on('data', () => {});
+    const loaded = () => trace.includes(metricsChunk.split('/').pop()!);
+    try {
+      const res = await waitFor(() => fetch(`http://127.0.0.1:${port}/`).catch(() => undefined), { timeoutMs: 10_000, what: () => `an answer: ${trace.slice(-2000)}` });
+      assert.equal(res.status, 200);
+      await res.text();
+      assert.ok(trace.includes('index.mjs'), `the trace names loaded modules: ${trace.slice(0, 500)}`);
+      assert.ok(!loaded(), 'a start and a count do not load the metrics chunk');
+      const scrape = await fetch(`http://127.0.0.1:${port}/metrics`);
+      assert.equal(scrape.status, 200);
+      assert.match(await scrape.text(), /^podcount_invocations_total\{status="200",strategy="remainingItemCount"\} 1$/m);
+      assert.ok(loaded(), 'the first scrape loads it');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+
   test('the image\'s code cache: written by the runtime user at build time, accepted at start', async () => {
     // As the Dockerfile does: an empty, writable .compile-cache in a bare dist/, then the start
     // command with --prepare-cache, as the user that will run it.

@@ -230,6 +230,22 @@ describe('caller authentication and authorization', () => {
     assert.equal((await pc.fn.get('/healthz')).status, 200, 'readiness needs no token');
   });
 
+  test('/metrics (every scope\'s last count) is for callers who may list everything podcount lists: 401 without a token, 403 for a namespace reader or nobody', async () => {
+    const anonymous = await pc.fn.get('/metrics');
+    assert.equal(anonymous.status, 401);
+    assert.equal(((await anonymous.json()) as ErrorBody).error.code, 'caller_unauthenticated');
+    for (const caller of [callers.shopOnly, callers.none]) {
+      const denied = await pc.fn.get('/metrics', { authorization: `Bearer ${caller.token}` });
+      assert.equal(denied.status, 403, caller.username);
+      const body = await denied.text();
+      assert.equal((JSON.parse(body) as ErrorBody).error.code, 'caller_forbidden');
+      assert.doesNotMatch(body, /podcount_/, 'no metric leaks into a refusal');
+    }
+    const res = await pc.fn.get('/metrics', { authorization: `Bearer ${callers.wide.token}` });
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /^# HELP podcount_/m);
+  });
+
   test('at start podcount says it checks callers; without the review grant it says the fix and answers 502 forbidden, never a count', async () => {
     await pc.fn.waitForLog((l) => l.msg.startsWith('callers are checked'));
     // Another podcount, allowed to list pods but not to review its callers.

@@ -129,4 +129,38 @@ describe('list API: continue and remainingItemCount for limit=1 (50 pods)', () =
     assert.ok(clusterWide < 30, `cluster-wide paging found ${clusterWide} of 30: if all, the upstream quirk is fixed`);
     assert.equal(await pages('/api/v1/namespaces/one/pods'), 30);
   });
+
+  // Last: it adds pods (namespace "three"), which the totals above do not count.
+  test('a pinned snapshot (resourceVersion=RV&resourceVersionMatch=Exact) answers for RV, not now: limit=1\'s remainingItemCount stays exact, field-selector pages count RV\'s pods', async () => {
+    const before = await list('/api/v1/pods', REPRESENTATIONS[1].accept, 'limit=1');
+    const rv = before.metadata.resourceVersion!;
+    assert.equal(before.metadata.remainingItemCount, 49);
+    await createPods(cp, 'three', 4, { nodeName: (i) => (i < 3 ? 'node-x' : undefined) });
+    const now = await list('/api/v1/pods', REPRESENTATIONS[1].accept, 'limit=1');
+    assert.equal(now.metadata.remainingItemCount, 53);
+    for (const rep of REPRESENTATIONS) {
+      const pinned = await list('/api/v1/pods', rep.accept, `limit=1&resourceVersion=${rv}&resourceVersionMatch=Exact${rep.query}`);
+      assert.equal(pinned.metadata.remainingItemCount, 49, rep.name);
+      assert.equal(pinned.metadata.resourceVersion, rv, rep.name);
+    }
+    // A selector at RV, paged: the first page pinned, the rest through continue (which carries RV).
+    const pagedAt = async (fieldSelector: string, at?: string) => {
+      let count = 0;
+      let cont = '';
+      do {
+        const q = cont ? `continue=${encodeURIComponent(cont)}` : at ? `resourceVersion=${at}&resourceVersionMatch=Exact` : '';
+        const page = await cp.admin.must(`/api/v1/pods?limit=7&includeObject=None&fieldSelector=${encodeURIComponent(fieldSelector)}&${q}`, { headers: { accept: REPRESENTATIONS[2].accept } });
+        count += page.json.rows.length;
+        cont = page.json.metadata.continue ?? '';
+      } while (cont);
+      return count;
+    };
+    assert.equal(await pagedAt('status.phase=Pending', rv), 50);
+    assert.equal(await pagedAt('status.phase=Pending'), 54);
+    assert.equal(await pagedAt('status.phase!=Pending', rv), 0);
+    // The pod Table's "Node" column: the node's name, "<none>" for a pod on no node.
+    const table = await cp.admin.must('/api/v1/namespaces/three/pods?includeObject=None', { headers: { accept: REPRESENTATIONS[2].accept } });
+    const node = (table.json.columnDefinitions as Array<{ name: string }>).findIndex((c) => c.name === 'Node');
+    assert.deepEqual((table.json.rows as Array<{ cells: string[] }>).map((r) => r.cells[node]).sort(), ['<none>', 'node-x', 'node-x', 'node-x']);
+  });
 });

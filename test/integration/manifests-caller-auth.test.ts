@@ -55,7 +55,7 @@ describe('caller-auth manifests on a real API server', () => {
     assert.equal(found.length, 1, `${r}: one ${kind} ${name ?? ''}`);
     return found[0] as T;
   };
-  const envOf = (r: Rendering) => Object.fromEntries((one<KnService>(r, 'Service').spec.template.spec.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+  const envOf = (r: Rendering) => Object.fromEntries((one<KnService>(r, 'Service', 'podcount').spec.template.spec.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
   const cronSpec = (r: Rendering) => one<CronJob>(r, 'CronJob').spec.jobTemplate.spec.template.spec;
   const projected = (r: Rendering) => cronSpec(r).volumes?.flatMap((v) => v.projected?.sources ?? []).find((s) => s.serviceAccountToken)?.serviceAccountToken;
   const triggers = (r: Rendering) => rendered[r].filter((o): o is Trigger => o.kind === 'Trigger');
@@ -84,7 +84,7 @@ describe('caller-auth manifests on a real API server', () => {
     const root = loadConfig(envOf('knative'));
     assert.deepEqual([root.auth, root.diagnostics], ['none', true]);
     // public exposes the route; it is the one rendering that must check callers.
-    assert.equal((one<KnService>('knative/overlays/public', 'Service').metadata['labels'] as Record<string, string>)['networking.knative.dev/visibility'], undefined);
+    assert.equal((one<KnService>('knative/overlays/public', 'Service', 'podcount').metadata['labels'] as Record<string, string>)['networking.knative.dev/visibility'], undefined);
   });
 
   test('every caller podcount ships sends a token for an audience podcount accepts', () => {

@@ -10,12 +10,14 @@ import { createNamespace } from './namespaces.ts';
 
 const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
 
-export function podManifest(namespace: string, name: string, labels: Record<string, string> = {}): KubeObject {
+export function podManifest(namespace: string, name: string, labels: Record<string, string> = {}, nodeName?: string): KubeObject {
   return {
     apiVersion: 'v1', kind: 'Pod',
     metadata: { name, namespace, labels },
     // Restricted, so pods can be created in namespaces that enforce the restricted Pod Security profile.
     spec: {
+      // Bound at creation (no scheduler runs): what groupBy=node reads.
+      ...(nodeName ? { nodeName } : {}),
       securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
       containers: [{ name: 'app', image: POD_IMAGE, securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
     },
@@ -48,18 +50,36 @@ async function withRetries(what: string, send: () => Promise<BearerResponse>, ok
  * Creates n pods named `<prefix>-<i>` in the namespace (created if needed), concurrently over
  * keep-alive connections; reports the rate reached. Scales to 100k (memory stays flat).
  */
-export async function createPods(cp: ControlPlane, namespace: string, n: number, opts: { labels?: Record<string, string>; concurrency?: number; prefix?: string } = {}): Promise<{ created: number; seconds: number; perSecond: number }> {
+export async function createPods(cp: ControlPlane, namespace: string, n: number, opts: { labels?: Record<string, string>; concurrency?: number; prefix?: string; nodeName?: (i: number) => string | undefined } = {}): Promise<{ created: number; seconds: number; perSecond: number }> {
   await createNamespace(cp, namespace);
   const prefix = opts.prefix ?? 'pod';
   const path = `/api/v1/namespaces/${namespace}/pods`;
   const started = performance.now();
   await pool(n, opts.concurrency ?? CREATE_PODS_CONCURRENCY, (i) => {
-    const body = JSON.stringify(podManifest(namespace, `${prefix}-${i}`, opts.labels));
+    const body = JSON.stringify(podManifest(namespace, `${prefix}-${i}`, opts.labels, opts.nodeName?.(i)));
     // 409 on a retry means the first attempt did land.
     return withRetries(`creating pod ${namespace}/${prefix}-${i}`, () => cp.admin.request(path, { method: 'POST', body }), (s, attempt) => s === 201 || (s === 409 && attempt > 1));
   });
   const seconds = (performance.now() - started) / 1000;
   return { created: n, seconds, perSecond: n / Math.max(seconds, 1e-9) };
+}
+
+export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+export const POD_PHASES: readonly PodPhase[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'];
+
+/**
+ * Sets `status.phase` of pods `<prefix>-<i>` through the status subresource (no kubelet runs to do
+ * it; a created pod is always Pending). `phase(i)` undefined leaves pod i Pending.
+ */
+export async function setPodPhases(cp: ControlPlane, namespace: string, n: number, phase: (i: number) => PodPhase | undefined, opts: { concurrency?: number; prefix?: string } = {}): Promise<void> {
+  const prefix = opts.prefix ?? 'pod';
+  await pool(n, opts.concurrency ?? CREATE_PODS_CONCURRENCY, async (i) => {
+    const p = phase(i);
+    if (!p || p === 'Pending') return;
+    await withRetries(`setting phase of pod ${namespace}/${prefix}-${i}`, () => cp.admin.request(`/api/v1/namespaces/${namespace}/pods/${prefix}-${i}/status`, {
+      method: 'PATCH', body: JSON.stringify({ status: { phase: p } }), headers: { 'content-type': 'application/merge-patch+json' },
+    }), (s) => s === 200);
+  });
 }
 
 /**
@@ -105,4 +125,34 @@ export async function apiTruthCount(cp: ControlPlane, q: { namespace?: string; l
     cont = res.json.metadata.continue ?? '';
   } while (cont);
   return count;
+}
+
+/**
+ * The API truth for a breakdown: every pod matching the query, as the admin, in whole objects
+ * (spec and status included), grouped the way podcount groups them. `resourceVersion` reads that
+ * snapshot. Paginated as apiTruthCount is.
+ */
+export async function apiTruthGroups(cp: ControlPlane, q: { namespace?: string; labelSelector?: string; fieldSelector?: string }, by: 'namespace' | 'phase' | 'node', resourceVersion?: string): Promise<Record<string, number>> {
+  const path = q.namespace ? `/api/v1/namespaces/${encodeURIComponent(q.namespace)}/pods` : '/api/v1/pods';
+  const paginate = !!q.namespace || !q.fieldSelector;
+  const groups: Record<string, number> = {};
+  let cont = '';
+  do {
+    const params = new URLSearchParams();
+    if (paginate) params.set('limit', String(COUNT_PAGE_SIZE));
+    if (q.labelSelector) params.set('labelSelector', q.labelSelector);
+    if (q.fieldSelector) params.set('fieldSelector', q.fieldSelector);
+    if (cont) params.set('continue', cont);
+    else if (resourceVersion) {
+      params.set('resourceVersion', resourceVersion);
+      params.set('resourceVersionMatch', 'Exact');
+    }
+    const res = await cp.admin.must(`${path}?${params}`);
+    for (const pod of res.json.items as Array<{ metadata: { namespace: string }; spec: { nodeName?: string }; status: { phase?: string } }>) {
+      const name = by === 'namespace' ? pod.metadata.namespace : by === 'node' ? pod.spec.nodeName || '<none>' : pod.status.phase ?? '<other>';
+      groups[name] = (groups[name] ?? 0) + 1;
+    }
+    cont = res.json.metadata.continue ?? '';
+  } while (cont);
+  return groups;
 }

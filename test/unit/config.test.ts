@@ -9,16 +9,17 @@ test('defaults need no environment', () => {
   assert.equal(c.replyType, 'dev.podcount.pods.counted');
   assert.equal(c.serviceAccountDir, '/var/run/secrets/kubernetes.io/serviceaccount');
   assert.equal(c.diagnostics, true);
+  assert.equal(c.metrics, true);
   assert.equal(c.port, 8080);
 });
 
 test('every setting is read and checked', () => {
-  const c = loadConfig({ PODCOUNT_SCOPE: 'namespace', PODCOUNT_PAGE_SIZE: '50', PODCOUNT_DIAGNOSTICS: 'off', PORT: '9000', K_SERVICE: 'pc', PODCOUNT_REPLY_TYPE: 'com.example.counted' });
-  assert.deepEqual([c.scope, c.pageSize, c.diagnostics, c.port, c.service, c.replyType], ['namespace', 50, false, 9000, 'pc', 'com.example.counted']);
+  const c = loadConfig({ PODCOUNT_SCOPE: 'namespace', PODCOUNT_PAGE_SIZE: '50', PODCOUNT_DIAGNOSTICS: 'off', PODCOUNT_METRICS: 'off', PORT: '9000', K_SERVICE: 'pc', PODCOUNT_REPLY_TYPE: 'com.example.counted' });
+  assert.deepEqual([c.scope, c.pageSize, c.diagnostics, c.metrics, c.port, c.service, c.replyType], ['namespace', 50, false, false, 9000, 'pc', 'com.example.counted']);
 });
 
 test('invalid values fail with one line naming the variable', () => {
-  for (const [name, value] of [['PODCOUNT_SCOPE', 'galaxy'], ['PODCOUNT_PAGE_SIZE', '0'], ['PODCOUNT_PAGE_SIZE', '1e3'], ['PODCOUNT_DIAGNOSTICS', 'maybe'], ['PORT', '70000'], ['PODCOUNT_REPLY_TYPE', 'bad type']] as const) {
+  for (const [name, value] of [['PODCOUNT_SCOPE', 'galaxy'], ['PODCOUNT_PAGE_SIZE', '0'], ['PODCOUNT_PAGE_SIZE', '1e3'], ['PODCOUNT_DIAGNOSTICS', 'maybe'], ['PODCOUNT_METRICS', 'lazy'], ['PORT', '70000'], ['PODCOUNT_REPLY_TYPE', 'bad type']] as const) {
     assert.throws(() => loadConfig({ [name]: value }), (err: unknown) => err instanceof ConfigError && err.message.startsWith(name) && !err.message.includes('\n'));
   }
 });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HTTP, type CloudEvent } from 'cloudevents';
 import { unavailable } from '../../function/errors.ts';
+import { parseMetrics, sample } from '../support/prometheus.ts';
 import { COUNTED, stubApp, withServer } from './stubs.ts';
 
 const ce = { 'ce-specversion': '1.0', 'ce-id': 'req-1', 'ce-source': '/apis/v1/namespaces/podcount/pingsources/tick', 'ce-type': 'dev.podcount.count.requested' };
@@ -21,10 +22,13 @@ test('GET / answers the count as JSON, narrowed as asked, and logs one invocatio
   });
   const lines = app.lines.filter((l) => l.msg === 'invocation');
   assert.equal(lines.length, 1);
-  const { time, durationMs, ...line } = lines[0]!;
+  const { time, durationMs, spanId, ...line } = lines[0]!;
   assert.equal(typeof durationMs, 'number');
+  // podcount's own span in the caller's trace: a fresh id, the caller's span as its parent.
+  assert.match(String(spanId), /^[0-9a-f]{16}$/);
+  assert.notEqual(spanId, '00f067aa0ba902b7');
   assert.deepEqual(line, {
-    level: 'info', service: 'podcount', msg: 'invocation', method: 'GET', path: '/', traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    level: 'info', service: 'podcount', msg: 'invocation', method: 'GET', path: '/', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', parentSpanId: '00f067aa0ba902b7',
     count: 32, scope: 'namespace', namespace: 'shop', strategy: 'remainingItemCount', apiRequests: 1, apiBytes: 1200, labelSelector: 'app=web', status: 200,
   });
 });
@@ -146,7 +150,7 @@ test('methods: /healthz and /diagnostics answer GET and HEAD only; a POST withou
   });
 });
 
-test('the invocation line: the path capped at 200 characters without its query, a valid trace id only, the error\'s detail, the selectors', async () => {
+test('the invocation line: the path capped at 200 characters without its query, only a valid trace continued, the error\'s detail, the selectors', async () => {
   const { unavailable } = await import('../../function/errors.ts');
   const failure = unavailable('down', 'retry');
   failure.detail = `d${'x'.repeat(400)}`;
@@ -160,8 +164,52 @@ test('the invocation line: the path capped at 200 characters without its query, 
   });
   const [long, fields, failed] = app.lines.filter((l) => l.msg === 'invocation');
   assert.equal(long!['path'], `/${'p'.repeat(199)}`);
-  assert.equal('traceId' in long!, false);
-  assert.deepEqual([fields!['fieldSelector'], 'labelSelector' in fields!, 'traceId' in fields!], ['status.phase=Running', false, false], 'a trace id in upper case is not a W3C trace id');
+  assert.deepEqual([fields!['fieldSelector'], 'labelSelector' in fields!], ['status.phase=Running', false]);
+  assert.notEqual(fields!['traceId'], '4bf92f3577b34da6a3ce929d0e0e4736', 'a trace id in upper case is not a W3C trace id: not continued');
   assert.equal(failed!['errorDetail'], failure.detail.slice(0, 300));
   for (const l of [long, fields, failed]) assert.ok(typeof l!['durationMs'] === 'number' && l!['durationMs'] >= 0);
+});
+
+test('GET /metrics: the Prometheus text of what was answered; scrapes and probes are not invocations; PODCOUNT_METRICS=off is 404', async () => {
+  const app = stubApp();
+  await withServer(app, async (url) => {
+    await (await fetch(`${url}/`)).text();
+    await (await fetch(`${url}/?namespace=shop`)).text();
+    await (await fetch(`${url}/?namespace=Bad_Name`)).text();
+    await (await fetch(`${url}/healthz`)).text();
+    const res = await fetch(`${url}/metrics`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+    const m = parseMetrics(await res.text());
+    assert.equal(sample(m, 'podcount_invocations_total', { status: '200', strategy: 'remainingItemCount' }), 2);
+    assert.equal(sample(m, 'podcount_invocations_total', { status: '400', strategy: 'none' }), 1);
+    assert.equal(sample(m, 'podcount_invocations_total'), 3);
+    assert.equal(sample(m, 'podcount_invocation_duration_seconds'), 3);
+    assert.equal(sample(m, 'podcount_last_count', { scope: 'cluster' }), 32);
+    assert.equal(sample(m, 'podcount_last_count', { scope: 'namespace', namespace: 'shop' }), 32);
+    assert.equal(sample(parseMetrics(await (await fetch(`${url}/metrics`)).text()), 'podcount_invocations_total'), 3, 'the first scrape is not counted');
+    const post = await fetch(`${url}/metrics`, { method: 'POST' });
+    assert.deepEqual([post.status, post.headers.get('allow')], [405, 'GET, HEAD']);
+  });
+  assert.equal(app.lines.filter((l) => l.msg === 'scrape' && l.level === 'debug').length, 2);
+  assert.equal(app.lines.filter((l) => l['path'] === '/metrics' && l.msg === 'invocation').length, 1, 'a refused scrape is worth an info line');
+  await withServer(stubApp({ env: { PODCOUNT_METRICS: 'off' } }), async (url) => {
+    const off = await fetch(`${url}/metrics`);
+    assert.equal(off.status, 404);
+    assert.equal((await off.json() as { error: { code: string } }).error.code, 'not_found');
+  });
+});
+
+test('a CloudEvent\'s reply carries podcount\'s span as a child traceparent, and the tracestate it came with', async () => {
+  const app = stubApp();
+  const parent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  await withServer(app, async (url) => {
+    const res = await fetch(`${url}/`, { method: 'POST', headers: { ...ce, 'ce-traceparent': parent, 'ce-tracestate': 'rojo=1' } });
+    assert.equal(res.status, 200);
+    const span = app.lines.find((l) => l.msg === 'invocation')!;
+    assert.deepEqual([span['traceId'], span['parentSpanId']], ['4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7']);
+    assert.equal(res.headers.get('ce-traceparent'), `00-4bf92f3577b34da6a3ce929d0e0e4736-${String(span['spanId'])}-01`);
+    assert.equal(res.headers.get('ce-tracestate'), 'rojo=1');
+    assert.equal(res.headers.get('traceparent'), null, 'no traceparent response header');
+  });
 });

@@ -10,6 +10,7 @@ import type { CountQuery, CountResult } from '../../function/count.ts';
 import { createHandler } from '../../function/handler.ts';
 import type { ApiClient, ApiResponse } from '../../function/kubeapi.ts';
 import { createLogger } from '../../function/log.ts';
+import { MetricsRecorder } from '../../function/metrics-recorder.ts';
 import { createServer, type PodcountServer } from '../../function/server.ts';
 
 export interface LogLine {
@@ -39,6 +40,7 @@ export function stubApp(o: { env?: Record<string, string>; count?: (q: CountQuer
     ownNamespace: o.ownNamespace,
     lines,
     calls,
+    metrics: new MetricsRecorder(),
     count(q) {
       calls.count.push(q);
       return o.count ? o.count(q) : Promise.resolve(COUNTED);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ControlPlane } from '../support/controlplane.ts';
-import { startArgs } from '../support/function-process.ts';
+import { mutantEnv, startArgs } from '../support/function-process.ts';
 import { createPods } from '../support/pods.ts';
 import { waitFor } from '../support/poll.ts';
 import { freePort } from '../support/ports.ts';
@@ -54,7 +54,7 @@ describe('the bundle is self-contained', () => {
 
   test('dist/ alone serves counts through client-node and CloudEvents', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, startArgs(), { cwd: dir, env: { PATH: process.env['PATH'], HOME: dir, PORT: String(port), KUBECONFIG: cp.kubeconfigPath, NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, startArgs(), { cwd: dir, env: { PATH: process.env['PATH'], HOME: dir, PORT: String(port), KUBECONFIG: cp.kubeconfigPath, NODE_ENV: 'production', ...mutantEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
     try {
@@ -155,7 +155,7 @@ describe('the bundle is self-contained', () => {
       bareDist(image);
       const cache = join(image, 'dist', '.compile-cache');
       mkdirSync(cache);
-      const env = { PATH: process.env['PATH'], HOME: image, NODE_ENV: 'production' };
+      const env = { PATH: process.env['PATH'], HOME: image, NODE_ENV: 'production', ...mutantEnv() };
       const prepared = spawnSync(process.execPath, [...startArgs(), '--prepare-cache'], { cwd: image, env, encoding: 'utf8', timeout: 30_000 });
       assert.equal(prepared.status, 0, prepared.stderr);
       // One folder, named after Node, the CPU and the uid that wrote it: why the Dockerfile writes

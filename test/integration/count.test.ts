@@ -2,6 +2,7 @@
 // for every kind of narrowing, in both strategies, as pods come and go.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import { waitForAuditEvents } from '../support/audit.ts';
 import { usePodcount } from '../support/fixture.ts';
 import { FunctionProcess } from '../support/function-process.ts';
 import { createNamespace } from '../support/namespaces.ts';
@@ -9,6 +10,7 @@ import { apiTruthCount, createPods, deletePods } from '../support/pods.ts';
 
 describe('counting pods against a real API server', () => {
   const pc = usePodcount({
+    auditPolicy: true,
     seed: async (cp) => {
       for (const ns of ['alpha', 'beta']) await createNamespace(cp, ns);
       await createPods(cp, 'alpha', 7, { labels: { app: 'web' }, prefix: 'web' });
@@ -98,6 +100,48 @@ describe('counting pods against a real API server', () => {
     assert.equal((await count(pc.fn))['count'], await apiTruthCount(pc.cp, {}));
     assert.equal((await count(pc.fn, '?namespace=gamma'))['count'], 2);
     assert.equal((await count(paged, '?labelSelector=app%3Dbatch'))['count'], 2);
+  });
+
+  test('selectors carrying &, #, +, = and spaces reach the API server as one parameter each', async () => {
+    // What each byte must survive: & and # would split or cut a hand-built query string, + would
+    // become a space, = and spaces are in every real selector. The field value escapes its = (\=).
+    const labelSelector = 'app in (web, db),app!=x';
+    const fieldSelector = String.raw`metadata.name!=a&b\=c+d#e f`;
+    const truth = await apiTruthCount(pc.cp, { labelSelector, fieldSelector });
+    assert.equal(truth, await apiTruthCount(pc.cp, { labelSelector }), 'the name term excludes no pod');
+    assert.ok(truth > 0);
+    for (const f of [pc.fn, paged]) {
+      const body = await count(f, `?${new URLSearchParams({ labelSelector, fieldSelector })}`);
+      assert.equal(body['count'], truth);
+    }
+    // The server's own record of each list podcount made for it (page one and continued pages).
+    const ours = (uri: string) => new URL(uri, 'https://x').searchParams.get('fieldSelector')?.startsWith('metadata.name!=a') === true;
+    const lists = await waitForAuditEvents(pc.cp, (e) => e.user.username === 'system:serviceaccount:podcount:podcount' && e.verb === 'list'
+      && e.stage === 'ResponseComplete' && ours(e.requestURI), { atLeast: 2 });
+    for (const e of lists) {
+      const params = new URL(e.requestURI, 'https://x').searchParams;
+      assert.deepEqual(params.getAll('labelSelector'), [labelSelector], e.requestURI);
+      assert.deepEqual(params.getAll('fieldSelector'), [fieldSelector], e.requestURI);
+      assert.equal(e.responseStatus?.code, 200);
+    }
+    assert.ok(lists.some((e) => e.requestURI.includes('continue=')), 'the paged instance sent the selectors again with its continue token');
+  });
+
+  test('nothing of the token reaches the output of a successful start, counts, and a drain', async () => {
+    const f = await pc.startFunction({ PODCOUNT_LOG_LEVEL: 'debug' });
+    await f.waitForLog((l) => /^ready: may list pods/.test(l.msg));
+    assert.equal((await count(f))['count'], await apiTruthCount(pc.cp, {}));
+    await count(f, '?labelSelector=app%3Dweb');
+    assert.equal((await f.get('/', { accept: 'text/plain' })).status, 200);
+    assert.equal((await f.get('/diagnostics')).status, 200);
+    assert.equal((await f.stop()).code, 0);
+    const output = f.stdout + f.stderr;
+    assert.ok(f.logs.some((l) => l.msg === 'invocation') && f.logs.some((l) => l.msg === 'drained; exiting'), 'the output checked is the whole run');
+    const [header, payload, signature] = pc.sa.token.split('.');
+    for (const [what, part] of [['token', pc.sa.token], ['its payload', payload], ['its signature', signature], ['its header', header]] as const) {
+      assert.ok(part && part.length > 16, what);
+      assert.equal(output.includes(part), false, `${what} is in podcount's output`);
+    }
   });
 
   test('a selector the API server rejects is the caller\'s 400, with the server\'s words', async () => {

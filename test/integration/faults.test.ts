@@ -2,6 +2,7 @@
 // while the old one is revoked, RBAC revoked and restored, SIGTERM with requests in flight.
 // The function is never restarted: it must recover by itself.
 import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
 import { describe, test } from 'node:test';
 import { requestWithToken } from '../support/bearer-client.ts';
 import { usePodcount } from '../support/fixture.ts';
@@ -103,5 +104,46 @@ describe('faults', () => {
     await assert.rejects(fetch(`${slow.url}/healthz`), 'no new connections after the drain');
     const drain = slow.logs.find((l) => l.msg.startsWith('draining'));
     assert.ok(Number(drain?.['inFlight']) >= 1, 'the signal arrived while requests were in flight');
+  });
+  test('a drain ends once the last in-flight answer is sent, not when the drain timeout fires', async () => {
+    // The longest drain timeout there is (10 min): exiting while this test still waits proves the drain did not wait for it.
+    const f = await FunctionProcess.start({ env: { ...pc.sa.env, PODCOUNT_DRAIN_TIMEOUT_MS: '600000' } });
+    const agent = new Agent({ keepAlive: true });
+    try {
+      // A kept-alive connection that has served a request and is idle when the signal comes...
+      assert.equal((await fetch(`${f.url}/healthz`)).status, 200);
+      // ...and a count whose request body is still being sent: in flight until the test finishes it.
+      const body = '{}';
+      let finish!: () => void;
+      let received!: () => void;
+      const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: f.port, method: 'POST', path: '/?labelSelector=app%3Dweb', agent,
+          headers: { 'content-type': 'application/json', 'content-length': String(body.length), expect: '100-continue' } }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        req.on('error', reject);
+        // The server sends 100 Continue as it hands the request to podcount: from then on it is in flight.
+        req.on('continue', () => received());
+        finish = () => req.end(body);
+      });
+      await new Promise<void>((resolve) => { received = resolve; });
+      f.child.kill('SIGTERM');
+      const draining = await f.waitForLog((l) => l.msg.startsWith('draining'));
+      assert.equal(draining['inFlight'], 1, 'the signal came while the count was in flight');
+      assert.equal(f.child.exitCode, null, 'it waits for the answer in flight');
+      finish();
+      const a = await answer;
+      assert.equal(a.status, 200, a.text);
+      assert.equal((JSON.parse(a.text) as { count: number }).count, 12);
+      const exit = await waitFor(() => f.child.exitCode !== null && f.exited, { timeoutMs: 30_000, intervalMs: 50, what: () => `podcount to exit after its last answer; it logged:\n${f.stdout}` });
+      assert.equal((await exit).code, 0);
+      const said = f.logs.map((l) => l.msg);
+      assert.ok(said.indexOf('drained; exiting') > said.indexOf(draining.msg), 'it drained');
+      assert.equal(said.some((m) => m.startsWith('drain timeout')), false, 'the drain did not end by its timeout');
+    } finally {
+      agent.destroy();
+      await f.stop('SIGKILL');
+    }
   });
 });

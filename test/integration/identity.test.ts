@@ -84,6 +84,8 @@ describe('identity, RBAC and configuration failures', () => {
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.deepEqual([body.count, body.namespace, body.scope], [3, 'team-a', 'namespace']);
     assert.equal((await scoped.get('/?namespace=kube-system')).status, 400, 'other namespaces are refused up front');
+    // The start-up access check asks about its own namespace, where the Role grants it, not the cluster.
+    await scoped.waitForLog((l) => l.msg === 'ready: may list pods in namespace team-a');
     const d = await diagnostics(scoped);
     assert.equal(d.ok, true, JSON.stringify(d.problems));
     assert.equal(d.permissions.listPodsInOwnNamespace?.allowed, true);
@@ -118,6 +120,9 @@ describe('identity, RBAC and configuration failures', () => {
   });
 
   test('no cluster configuration: 503 no_cluster_config, /healthz 200, diagnostics explains', async () => {
+    // Namespace scope too: without a connection there is no namespace to scope to, and that is no crash.
+    const scoped = await start({ PODCOUNT_SCOPE: 'namespace' });
+    assert.equal((await scoped.get('/')).status, 503);
     const fn = await start({});
     const res = await fn.get('/');
     assert.equal(res.status, 503);

@@ -21,6 +21,8 @@ export interface FixtureOptions {
   env?: Record<string, string>;
   /** Bind the ServiceAccount token to a Secret of this name, so deleting it revokes the token. */
   boundSecret?: string;
+  /** Start kube-apiserver with its audit log, to see each request exactly as the server got it. */
+  auditPolicy?: boolean;
 }
 
 export function usePodcount(opts: FixtureOptions = {}): PodcountFixture {
@@ -43,7 +45,7 @@ export function usePodcount(opts: FixtureOptions = {}): PodcountFixture {
     },
   };
   before(async () => {
-    cp = await ControlPlane.start();
+    cp = await ControlPlane.start({ auditPolicy: opts.auditPolicy ?? false });
     sa = await setUpServiceAccount(cp, 'podcount', 'podcount', 'cluster', opts.boundSecret ? { boundSecret: opts.boundSecret } : {});
     await opts.seed?.(cp);
     fn = await fixture.startFunction(opts.env);

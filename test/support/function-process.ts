@@ -21,6 +21,15 @@ export function startArgs(): string[] {
   return args;
 }
 
+/**
+ * Under mutation testing (npm run mutate) dist/ is built from the instrumented sources: a spawned
+ * function must run the mutant the test runner activated. Empty otherwise.
+ */
+export function mutantEnv(): Record<string, string> {
+  const mutant = process.env['__STRYKER_ACTIVE_MUTANT__'];
+  return mutant === undefined ? {} : { __STRYKER_ACTIVE_MUTANT__: mutant };
+}
+
 export type Entry = 'main' | 'functions-framework';
 
 export interface StartOptions {
@@ -76,7 +85,7 @@ export class FunctionProcess {
     const port = opts.env?.['PORT'] ? Number(opts.env['PORT']) : await freePort();
     // A HOME without a kubeconfig: only what the test passes decides how podcount connects.
     const home = mkdtempSync(join(tmpdir(), 'podcount-fn-'));
-    const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: home, NODE_ENV: 'production', PORT: String(port) };
+    const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: home, NODE_ENV: 'production', PORT: String(port), ...mutantEnv() };
     for (const [k, v] of Object.entries(opts.env ?? {})) if (v !== undefined) env[k] = v;
     const args = opts.entry === 'functions-framework'
       ? [join(ROOT, 'node_modules/@google-cloud/functions-framework/build/src/main.js'), '--target=podcount', `--source=${join(ROOT, 'dist/index.mjs')}`, `--port=${port}`]

@@ -285,3 +285,121 @@ test('with PODCOUNT_DIAGNOSTICS=off /diagnostics is 404, for checked callers onl
     assert.deepEqual(report.auth, { mode: 'none' });
   });
 });
+
+test('at start podcount says whether it may review callers (the fix when not), and refuses its own API audience', async () => {
+  const warmUp = async (o: { allowed?: Record<string, boolean>; status?: number; network?: boolean; ownAud?: string[]; env?: Record<string, string>; username?: string }) => {
+    const asked: unknown[] = [];
+    const api = stubApi((_m, path, body) => {
+      asked.push([path, body]);
+      if (o.network) throw new Error('connect ECONNREFUSED');
+      const resource = (body as { spec: { resourceAttributes: { resource: string } } }).spec.resourceAttributes.resource;
+      return apiResponse(o.status ?? 201, { status: { allowed: o.allowed?.[resource] ?? true } });
+    }, { token: jwt({ aud: o.ownAud ?? ['https://kubernetes.default.svc.cluster.local'] }) });
+    if (o.username) (api.target.identity as { username?: string }).username = o.username;
+    const app = stubApp();
+    await createCallerAuth({ api, why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes', ...o.env }), scopeNamespace: undefined }).warmUp(app.log);
+    return { lines: app.lines.filter((l) => l.msg !== 'listening'), asked };
+  };
+  const ok = await warmUp({});
+  assert.deepEqual(ok.lines.map((l) => [l.level, l.msg, l['audiences']]), [['info', 'callers are checked: TokenReview for these audiences, then SubjectAccessReview for the list they ask', ['podcount']]]);
+  assert.deepEqual(ok.asked, [
+    ['/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb: 'create', group: 'authentication.k8s.io', resource: 'tokenreviews' } } }],
+    ['/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb: 'create', group: 'authorization.k8s.io', resource: 'subjectaccessreviews' } } }],
+  ]);
+  const missing = await warmUp({ allowed: { subjectaccessreviews: false }, username: 'system:serviceaccount:podcount:podcount' });
+  assert.deepEqual(missing.lines.map((l) => [l.level, l['missing']]), [['warn', ['subjectaccessreviews.authorization.k8s.io']]]);
+  assert.match(missing.lines[0]!.msg, /--serviceaccount=podcount:podcount/);
+  const both = await warmUp({ allowed: { tokenreviews: false, subjectaccessreviews: false } });
+  assert.deepEqual(both.lines[0]?.['missing'], ['tokenreviews.authentication.k8s.io', 'subjectaccessreviews.authorization.k8s.io']);
+  assert.match(both.lines[0]!.msg, /--serviceaccount=<namespace>:<name>/);
+  const refused = await warmUp({ status: 403 });
+  assert.deepEqual(refused.lines.map((l) => [l.level, l.msg]), [['warn', 'could not check whether podcount may review callers; every request will try']]);
+  const down = await warmUp({ network: true });
+  assert.deepEqual(down.lines.map((l) => [l.level, l['err']]), [['warn', 'connect ECONNREFUSED']]);
+  const clash = await warmUp({ ownAud: ['https://kubernetes.default.svc.cluster.local', 'podcount'] });
+  assert.equal(clash.lines[0]?.level, 'error');
+  assert.match(clash.lines[0]!.msg, /^PODCOUNT_AUTH_AUDIENCES includes podcount, the audience of podcount's own API token/);
+  const other = await warmUp({ ownAud: ['elsewhere'] });
+  assert.equal(other.lines.filter((l) => l.level === 'error').length, 0, 'an unrelated own audience is fine');
+});
+
+test('a review answer that is not JSON, or a SubjectAccessReview with a reason, or a TokenReview with no user', async () => {
+  const api = (answer: (path: string) => ReturnType<typeof apiResponse>) => createCallerAuth({ api: stubApi((_m, path) => answer(path)), why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes' }), scopeNamespace: 'team' });
+  const garbage = api(() => ({ status: 201, headers: {}, body: Buffer.from('<html>'), credentialsReloaded: false }));
+  const e = await rejection(garbage.authenticate(`Bearer ${ALICE}`));
+  assert.deepEqual([e.status, e.code], [503, 'cluster_unavailable'], 'no count without the check; a Broker retries');
+  assert.match(e.message, /could not check the caller: .*a tokenreviews answer that is not JSON/);
+  assert.deepEqual(garbage.scopeQuestion, { namespace: 'team' });
+  const noUser = api(() => apiResponse(201, { status: { authenticated: true, user: {}, audiences: ['podcount'] } }));
+  assert.equal((await rejection(noUser.authenticate(`Bearer ${ALICE}`))).status, 401);
+  const noAudience = api(() => apiResponse(201, { status: { authenticated: true, user: { username: 'u' } } }));
+  const na = await rejection(noAudience.authenticate(`Bearer ${ALICE}`));
+  assert.equal(na.status, 401);
+  assert.match(na.detail ?? '', /did not confirm/);
+  const denied = api((path) => path.endsWith('/tokenreviews')
+    ? apiResponse(201, { status: { authenticated: true, user: { username: 'u', uid: 'x' }, audiences: ['podcount'] } })
+    : apiResponse(201, { status: { allowed: false, reason: 'no binding' } }));
+  const caller = await denied.authenticate(`Bearer ${ALICE}`);
+  assert.deepEqual([caller.username, caller.uid, caller.groups, caller.extra], ['u', 'x', [], {}]);
+  const f = await rejection(denied.authorize(caller, { namespace: 'team' }));
+  assert.match(f.message, /in the namespace "team": no binding$/);
+});
+
+test('the Bearer scheme: case-insensitive, one token, spaces around it tolerated, nothing before it', async () => {
+  const s = server();
+  const a = auth(s);
+  assert.equal((await a.authenticate(`bearer   ${ALICE}  `)).username, 'system:serviceaccount:team-a:alice');
+  assert.equal((await rejection(a.authenticate(`Basic Bearer ${ALICE}`))).status, 401);
+  assert.equal((await rejection(a.authenticate(`Bearer${ALICE}`))).status, 401);
+  assert.equal((await rejection(a.authenticate('   '))).status, 401);
+  const long = `Bearer ${'a'.repeat(16 * 1024)}`;
+  const tooLong = `Bearer ${'a'.repeat(16 * 1024 + 1)}`;
+  assert.equal((await rejection(a.authenticate(long))).code, 'caller_unauthenticated');
+  assert.equal(s.reviews('tokenreviews').length, 2, 'a 16 KiB token is still reviewed (and refused by the server)');
+  await rejection(a.authenticate(tooLong));
+  assert.equal(s.reviews('tokenreviews').length, 2, 'a longer one is refused before any review');
+});
+
+test('no two questions or users share a decision: each field of the question, the uid and each extra value count', async () => {
+  const s = server();
+  const a = auth(s);
+  const alice = await a.authenticate(`Bearer ${ALICE}`);
+  const questions = [{ namespace: 'shop' }, { namespace: 'shop', fieldSelector: 'a=b' }, { namespace: 'shop', fieldSelector: 'c=d' }, { namespace: 'shop', labelSelector: 'a=b' }, { namespace: 'shop', labelSelector: 'c=d' }];
+  for (const q of questions) await a.authorize(alice, q);
+  assert.equal(s.reviews('subjectaccessreviews').length, questions.length, 'one review per distinct question');
+  const variants = [{ ...alice, uid: 'other-uid', identityKey: '' }, { ...alice, extra: { 'authentication.kubernetes.io/credential-id': ['JTI=other'] }, identityKey: '' }];
+  // The identity key is made by authenticate(); derive the variants' through a review that names them.
+  for (const v of variants) {
+    const s2 = server();
+    const a2 = auth(s2);
+    const same = await a2.authenticate(`Bearer ${ALICE}`);
+    const apiUser = { ...userOf('team-a', 'alice'), uid: v.uid, extra: v.extra };
+    const s3 = stubApi((_m, path) => path.endsWith('/tokenreviews') ? apiResponse(201, { status: { authenticated: true, user: apiUser, audiences: ['podcount'] } }) : apiResponse(201, { status: { allowed: true } }));
+    const other = await createCallerAuth({ api: s3, why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes' }), scopeNamespace: undefined, now: () => NOW }).authenticate(`Bearer ${ALICE}`);
+    assert.notEqual(other.identityKey, same.identityKey, JSON.stringify(v));
+  }
+});
+
+test('a token that expired this very moment is reported as expired; an empty header as missing', async () => {
+  const s = server();
+  const a = auth(s);
+  const now = sa('team-a', 'carol', { exp: NOW });
+  const e = await rejection(a.authenticate(`Bearer ${now}`));
+  assert.match(e.message, /^The token expired at /);
+  const missing = await rejection(a.authenticate('  '));
+  assert.match(missing.message, /^No Authorization: Bearer token/);
+  assert.equal(missing.headers['www-authenticate'], 'Bearer realm="podcount"');
+  const malformed = await rejection(a.authenticate('Bearer a b'));
+  assert.match(malformed.message, /is not "Bearer <token>"/);
+  const anyAudience = await rejection(a.authenticate(`Bearer ${sa('team-a', 'dave', { aud: ['podcount', 'other'] })}`));
+  assert.doesNotMatch(anyAudience.message, /not one podcount accepts/, 'a token for podcount and others is not refused for its audience');
+});
+
+test('without an API client the caller checks say why, and the warm-up has nothing to check', async () => {
+  const none = createCallerAuth({ api: undefined, why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes' }), scopeNamespace: undefined });
+  const e = await rejection(none.authenticate(`Bearer ${ALICE}`));
+  assert.match(e.message, /no cluster to talk to: unknown$/);
+  const app = stubApp();
+  await none.warmUp(app.log);
+  assert.deepEqual(app.lines, []);
+});

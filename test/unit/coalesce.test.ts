@@ -78,3 +78,21 @@ test('a sequential caller always gets a new read', async () => {
   assert.equal(await c.run('q', async () => ++n), 1);
   assert.equal(await c.run('q', async () => ++n), 2);
 });
+
+test('callers arriving while the queued read is about to start share it', async () => {
+  const c = new Coalescer<number>();
+  const r = controlledReads();
+  const first = c.run('q', r.read);
+  await turns();
+  const second = c.run('q', r.read); // queued behind the first
+  r.finish(0, 1);
+  await first;
+  await Promise.resolve();
+  await Promise.resolve();
+  const third = c.run('q', r.read); // the queued read exists but has not gone to the API server yet
+  await turns();
+  assert.equal(r.started.length, 2, 'the third caller joined the second read');
+  r.finish(1, 2);
+  assert.deepEqual(await Promise.all([second, third]), [2, 2]);
+  assert.equal(c.size, 0);
+});

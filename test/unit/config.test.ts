@@ -33,3 +33,18 @@ test('caller authorization: off by default; audiences, cache time and size read 
     assert.throws(() => loadConfig({ [name]: value }), (err: unknown) => err instanceof ConfigError && err.message.startsWith(name), `${name}=${value}`);
   }
 });
+
+test('each setting comes from its own variable, trimmed; a blank one means the default', () => {
+  const c = loadConfig({ PODCOUNT_API_TIMEOUT_MS: ' 2500 ', PODCOUNT_EXPIRED_RETRIES: '5', PODCOUNT_SERVICEACCOUNT_DIR: '/sa', PODCOUNT_MAX_BODY_BYTES: '16777216', K_SERVICE: 'counter', PODCOUNT_LOG_LEVEL: 'warn', PODCOUNT_DRAIN_TIMEOUT_MS: '0' });
+  assert.deepEqual([c.apiTimeoutMs, c.expiredRetries, c.serviceAccountDir, c.maxBodyBytes, c.service, c.logLevel, c.drainTimeoutMs], [2500, 5, '/sa', 16 * 1024 * 1024, 'counter', 'warn', 0]);
+  const d = loadConfig({ K_SERVICE: '   ', PODCOUNT_SERVICEACCOUNT_DIR: '' });
+  assert.deepEqual([d.service, d.serviceAccountDir, d.apiTimeoutMs, d.expiredRetries, d.maxBodyBytes, d.logLevel, d.drainTimeoutMs], ['podcount', '/var/run/secrets/kubernetes.io/serviceaccount', 10_000, 2, 64 * 1024, 'info', 25_000]);
+  assert.throws(() => loadConfig({ PODCOUNT_MAX_BODY_BYTES: String(16 * 1024 * 1024 + 1) }), /PODCOUNT_MAX_BODY_BYTES="16777217" must be a whole number from 0 to 16777216/);
+  assert.throws(() => loadConfig({ PODCOUNT_LOG_LEVEL: 'loud' }), { message: 'PODCOUNT_LOG_LEVEL="loud" is not one of debug, info, warn, error, silent' });
+});
+
+test('switches read on/true/1/yes and off/false/0/no, in any case', () => {
+  for (const on of ['on', 'TRUE', '1', 'Yes']) assert.equal(loadConfig({ PODCOUNT_DIAGNOSTICS: on }).diagnostics, true, on);
+  for (const off of ['off', 'False', '0', 'NO']) assert.equal(loadConfig({ PODCOUNT_DIAGNOSTICS: off }).diagnostics, false, off);
+  assert.throws(() => loadConfig({ PODCOUNT_DIAGNOSTICS: 'enabled' }), /PODCOUNT_DIAGNOSTICS="enabled" must be on or off/);
+});

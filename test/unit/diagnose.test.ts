@@ -90,3 +90,36 @@ test('diagnose() asks the API server through the app\'s client and judges the an
   assert.deepEqual(d.problems.map((p) => p.code), ['forbidden']);
   assert.match(d.problems[0]!.hint, /--serviceaccount=test-in-cluster:default/);
 });
+
+test('judge: every finding becomes a report field or a problem, each said once', () => {
+  // No cluster configuration: the reason, the default report, nothing else.
+  const none = judge(findings(undefined, { why: 'no token mounted' }), NOW);
+  assert.deepEqual({ ...none, config: null }, { ok: false, scope: 'cluster', config: null, apiServer: { reachable: false, version: null }, identity: { username: null, groups: [], from: null }, token: null, permissions: { listPodsClusterWide: null, listPodsInOwnNamespace: null }, auth: { mode: 'none' }, problems: [{ code: 'no_cluster_config', message: 'no token mounted', hint: 'In a pod, keep the ServiceAccount token mounted; outside, set KUBECONFIG.' }] });
+  assert.equal(judge(findings(undefined), NOW).problems[0]?.message, 'no cluster configuration');
+  // An expired token (exactly now counts), identity from its claims when SelfSubjectReview says nothing.
+  const expired = judge(findings({ claims: { ...claims, expiresAt: NOW.toISOString() }, self: ok(undefined) }), NOW);
+  assert.deepEqual(expired.problems.map((p) => p.code), ['token_expired']);
+  assert.match(expired.problems[0]!.message, /^The token expired at 2026-11-23T07:00:00.000Z\.$/);
+  assert.deepEqual(expired.identity, { username: 'system:serviceaccount:podcount:podcount', groups: [], from: 'token claims' });
+  assert.equal(expired.token?.expiresInSeconds, 0);
+  // No token in a pod: unreadable, with the path and why; from a kubeconfig: the kubeconfig's user.
+  const unreadable = judge(findings({ claims: undefined, credentialsError: 'ENOENT', self: ok(undefined) }), NOW);
+  assert.deepEqual(unreadable.problems.map((p) => [p.code, p.message]), [['token_unreadable', 'No readable token at /sa/token (ENOENT).']]);
+  assert.equal(unreadable.identity.username, null);
+  const kubeconfig = judge(findings({ source: 'kubeconfig', claims: undefined, self: ok(undefined), identity: { source: 'kubeconfig', kubeconfig: '/k', username: 'alice' } }), NOW);
+  assert.deepEqual([kubeconfig.identity, kubeconfig.problems], [{ username: 'alice', groups: [], from: 'kubeconfig' }, []]);
+  // The same 401 from three checks is one problem; a version failure is a problem; a bug is 'internal'.
+  const unauthorized = fromApiFailure({ status: 401, message: 'Unauthorized' }, identity);
+  const refused = judge(findings({ version: failed(new Error('socket hang up')), self: failed(unauthorized), clusterWide: failed(unauthorized), inOwnNamespace: failed(unauthorized) }), NOW);
+  assert.deepEqual(refused.problems.map((p) => p.code), ['internal', 'unauthenticated']);
+  assert.deepEqual(refused.problems[0], { code: 'internal', message: 'socket hang up', hint: 'This is a bug in podcount.' });
+  assert.equal(refused.ok, false);
+  assert.equal(judge(findings({ version: failed('plain') }), NOW).problems[0]?.message, 'plain');
+  // Namespace scope: the permission in its own namespace is the one needed, with a Role fix.
+  const ns = judge(findings({ inOwnNamespace: ok({ allowed: false }) }, { scope: 'namespace' }), NOW);
+  assert.deepEqual(ns.permissions.listPodsInOwnNamespace, { allowed: false, namespace: 'podcount' });
+  assert.equal(ns.problems[0]?.message, 'system:serviceaccount:podcount:podcount may not list pods in namespace podcount, which PODCOUNT_SCOPE=namespace needs.');
+  assert.match(ns.problems[0]!.hint, /kubectl create rolebinding podcount-pod-lister -n podcount/);
+  const nobody = judge(findings({ clusterWide: ok({ allowed: false }), inOwnNamespace: ok({ allowed: false }), self: ok(undefined), claims: { expiresAt: claims.expiresAt } }), NOW);
+  assert.deepEqual(nobody.problems.map((p) => [p.message, p.hint]), [['podcount may not list pods at the cluster scope, which PODCOUNT_SCOPE=cluster needs.', 'Grant "list" on "pods" to this identity.']]);
+});

@@ -123,6 +123,53 @@ test('namespace scope without a known namespace answers 503 no_cluster_config', 
   });
 });
 
+test('OPTIONS answers CloudEvents webhook validation: the origin and any rate allowed, only when asked', async () => {
+  await withServer(stubApp(), async (url) => {
+    const asked = await fetch(`${url}/`, { method: 'OPTIONS', headers: { 'webhook-request-origin': 'eventing.example.com' } });
+    assert.equal(asked.status, 204);
+    assert.deepEqual([asked.headers.get('allow'), asked.headers.get('webhook-allowed-origin'), asked.headers.get('webhook-allowed-rate')], ['GET, HEAD, POST, OPTIONS', 'eventing.example.com', '*']);
+    assert.equal(await asked.text(), '');
+    const plain = await fetch(`${url}/`, { method: 'OPTIONS' });
+    assert.deepEqual([plain.status, plain.headers.get('webhook-allowed-origin'), plain.headers.get('webhook-allowed-rate')], [204, null, null]);
+  });
+});
+
+test('methods: /healthz and /diagnostics answer GET and HEAD only; a POST without a CloudEvent counts from the URL', async () => {
+  const app = stubApp({ api: undefined });
+  await withServer(app, async (url) => {
+    assert.equal((await fetch(`${url}/healthz`, { method: 'HEAD' })).status, 200);
+    for (const path of ['/healthz', '/diagnostics']) {
+      const post = await fetch(`${url}${path}`, { method: 'POST', body: '' });
+      assert.deepEqual([post.status, post.headers.get('allow')], [405, 'GET, HEAD'], path);
+    }
+    assert.equal((await fetch(`${url}/diagnostics`, { method: 'HEAD' })).status, 200);
+    assert.equal((await fetch(`${url}/`, { method: 'HEAD' })).status, 200);
+    const post = await fetch(`${url}/?namespace=a`, { method: 'POST', body: '{"namespace":"b"}', headers: { 'content-type': 'application/json' } });
+    assert.equal(post.status, 200);
+    assert.equal((await post.json() as { namespace: string }).namespace, 'a', 'a plain JSON body is not event data');
+  });
+});
+
+test('the invocation line: the path capped at 200 characters without its query, only a valid trace continued, the error\'s detail, the selectors', async () => {
+  const { unavailable } = await import('../../function/errors.ts');
+  const failure = unavailable('down', 'retry');
+  failure.detail = `d${'x'.repeat(400)}`;
+  let fail = false;
+  const app = stubApp({ count: (q) => (fail ? Promise.reject(failure) : Promise.resolve({ ...COUNTED, count: q.fieldSelector ? 1 : 2 })) });
+  await withServer(app, async (url) => {
+    await fetch(`${url}/${'p'.repeat(300)}?secret=1`, { headers: { traceparent: 'not-a-trace' } });
+    await fetch(`${url}/?fieldSelector=status.phase%3DRunning`, { headers: { traceparent: '00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01' } });
+    fail = true;
+    await fetch(`${url}/`);
+  });
+  const [long, fields, failed] = app.lines.filter((l) => l.msg === 'invocation');
+  assert.equal(long!['path'], `/${'p'.repeat(199)}`);
+  assert.deepEqual([fields!['fieldSelector'], 'labelSelector' in fields!], ['status.phase=Running', false]);
+  assert.notEqual(fields!['traceId'], '4bf92f3577b34da6a3ce929d0e0e4736', 'a trace id in upper case is not a W3C trace id: not continued');
+  assert.equal(failed!['errorDetail'], failure.detail.slice(0, 300));
+  for (const l of [long, fields, failed]) assert.ok(typeof l!['durationMs'] === 'number' && l!['durationMs'] >= 0);
+});
+
 test('GET /metrics: the Prometheus text of what was answered; scrapes and probes are not invocations; PODCOUNT_METRICS=off is 404', async () => {
   const app = stubApp();
   await withServer(app, async (url) => {

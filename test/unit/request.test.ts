@@ -33,6 +33,14 @@ test('bad namespaces, unknown and repeated parameters are 400s with a code', () 
   rejects(() => parse(`labelSelector=${'a'.repeat(5000)}`), 'bad_selector');
 });
 
+test('a namespace that is invalid only by its case is a 400: namespaces are lowercase DNS-1123 labels', () => {
+  // "Default" cannot exist, so no count of it may be answered: the caller made a mistake to be told about.
+  for (const ns of ['Default', 'KUBE-SYSTEM', 'kube-System', 'a'.repeat(62) + 'A']) rejects(() => parse(`namespace=${ns}`), 'bad_namespace');
+  for (const ns of ['Default', 'kube-System']) {
+    assert.throws(() => toCountQuery({ namespace: ns }, cluster, undefined, 'event data'), (err: unknown) => err instanceof PodcountError && err.code === 'bad_namespace' && err.status === 400);
+  }
+});
+
 test('event data fields must be strings', () => {
   assert.throws(() => toCountQuery({ namespace: 3 }, cluster, undefined, 'event data'), /must be a string/);
   assert.deepEqual(toCountQuery({ namespace: null }, cluster, undefined, 'event data').namespace, undefined);
@@ -74,4 +82,34 @@ test('content negotiation: JSON by default, text when preferred, 406 when neithe
   assert.equal(negotiate('text/html,application/xhtml+xml,*/*;q=0.8'), 'json');
   assert.equal(negotiate('text/*'), 'text');
   assert.equal(negotiate('image/png'), undefined);
+});
+
+test('namespace and selector limits are exact, and the messages name the input', () => {
+  assert.equal(parse(`namespace=${'a'.repeat(63)}`).namespace, 'a'.repeat(63));
+  assert.throws(() => parse('namespace='), { message: 'namespace is empty.' });
+  assert.throws(() => parse(`namespace=${'A'.repeat(100)}`), { message: `namespace "${'A'.repeat(80)}" is not a valid namespace name.` });
+  assert.equal(parse(`labelSelector=${'a'.repeat(4096)}`).labelSelector, 'a'.repeat(4096));
+  assert.throws(() => parse(`fieldSelector=${'a'.repeat(4097)}`), { message: 'fieldSelector is longer than 4096 characters.' });
+  assert.throws(() => parse('labelSelector=a%7Fb'), { message: 'labelSelector contains control characters.' });
+  assert.deepEqual(parse('labelSelector=%20%20&fieldSelector=%09'), { namespace: undefined, labelSelector: undefined, fieldSelector: undefined }, 'blank selectors select nothing');
+  assert.throws(() => parse('pods=1'), { message: 'Unknown query field "pods".' });
+  assert.throws(() => toCountQuery({ pods: 1 }, cluster, undefined, 'event data'), { message: 'Unknown event data field "pods".' });
+  assert.throws(() => parse('namespace=team-b', namespaced, 'team-a'), (e: unknown) => e instanceof PodcountError && /to count team-b\.$/.test(e.hint));
+  assert.throws(() => parse('', namespaced, undefined), (e: unknown) => e instanceof PodcountError && e.code === 'no_cluster_config' && /PODCOUNT_SCOPE=namespace/.test(e.message));
+});
+
+test('event data fields given as undefined or null narrow nothing and contradict nothing', () => {
+  assert.deepEqual(mergeQueries({ namespace: 'a' }, { namespace: undefined, labelSelector: null }), { namespace: 'a' });
+});
+
+test('content negotiation weighs q-values, wildcards and case like HTTP says', () => {
+  assert.equal(negotiate('   '), 'json');
+  assert.equal(negotiate('TEXT/PLAIN'), 'text');
+  assert.equal(negotiate('text/plain ; q=0.5 , application/json ; q=0.4'), 'text');
+  assert.equal(negotiate('*/*;q=0.9, application/json;q=0.1'), 'text', 'text/plain falls under */* at 0.9');
+  assert.equal(negotiate('application/json;q=0, */*'), 'text', 'an explicit q=0 refuses JSON whatever */* says');
+  assert.equal(negotiate('application/json;q=0'), undefined);
+  assert.equal(negotiate('application/*;q=0.5, text/plain;q=0.4'), 'json');
+  assert.equal(negotiate('text/plain;q=junk, application/json;q=0.1'), 'json', 'an unreadable q counts as 0');
+  assert.equal(negotiate('text/plain;level=1;q=0.2, application/json;q=0.1'), 'text');
 });

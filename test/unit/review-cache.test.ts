@@ -124,3 +124,26 @@ test('peek hands out a live answer without waiting, and nothing in flight or exp
   assert.equal(cache.peek('k'), undefined, 'expired');
   assert.equal(cache.peek('other'), undefined);
 });
+
+test('a peek counts as a use: the answer peeked at is not the least recently used', async () => {
+  const c = new ReviewCache<string>({ ttlMs: 60_000, maxEntries: 2 });
+  await c.get('a', async () => 'A');
+  await c.get('b', async () => 'B');
+  assert.equal(c.peek('a'), 'A');
+  await c.get('c', async () => 'C');
+  assert.deepEqual(c.keys(), ['a', 'c'], 'b, not a, was dropped');
+});
+
+test('a failed review evicted meanwhile never drops the newer review of the same question', async () => {
+  const c = new ReviewCache<string>({ ttlMs: 60_000, maxEntries: 1 });
+  const r = reviewer<string>();
+  const first = c.get('k', r.review);
+  await c.get('other', async () => 'O'); // evicts k's review in flight
+  const second = c.get('k', r.review);
+  r.pending[0]!.reject(new Error('first failed'));
+  await assert.rejects(first, /first failed/);
+  const third = c.get('k', r.review);
+  assert.equal(r.asked(), 2, 'the third caller shares the second review');
+  r.pending[1]!.resolve('K');
+  assert.deepEqual(await Promise.all([second, third]), ['K', 'K']);
+});

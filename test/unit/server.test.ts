@@ -2,6 +2,7 @@
 // drained on request: requests in flight finish, new connections are refused, the API connection
 // is closed, and a request that never ends cannot hold the drain past its timeout.
 import assert from 'node:assert/strict';
+import { Agent, get } from 'node:http';
 import { test } from 'node:test';
 import type { CountResult } from '../../function/count.ts';
 import { createHandler } from '../../function/handler.ts';
@@ -32,6 +33,10 @@ test('the server is built not listening; once listening it says where and warms 
   try {
     const listening = app.lines.find((l) => l.msg === 'listening');
     assert.equal(listening?.['port'], (s.server.address() as { port: number }).port);
+    assert.deepEqual([listening?.['scope'], listening?.['auth'], listening?.['source']], ['cluster', 'none', 'none'], 'no API client: source none');
+    const res = await fetch(`http://127.0.0.1:${(s.server.address() as { port: number }).port}/healthz`);
+    assert.equal(res.headers.get('connection'), 'keep-alive', 'connections are kept alive until a drain');
+    await res.body?.cancel();
     assert.equal(app.calls.warmUp, 1);
   } finally {
     await new Promise((resolve) => s.server.close(resolve));
@@ -74,5 +79,39 @@ test('drain gives up after PODCOUNT_DRAIN_TIMEOUT_MS when a request never ends',
     s.server.closeAllConnections();
     await stuck;
   });
-  assert.equal(app.lines.find((l) => l.level === 'warn')?.msg, 'drain timeout reached; exiting with requests still open');
+  const warn = app.lines.find((l) => l.level === 'warn');
+  assert.deepEqual([warn?.msg, warn?.['inFlight']], ['drain timeout reached; exiting with requests still open', 1]);
+});
+
+/** A GET on `agent` (kept alive: the client never closes the connection itself); resolves with the status once the body is read. */
+function getOn(agent: Agent, url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent }, (res) => res.resume().on('end', () => resolve(res.statusCode ?? 0))).on('error', reject);
+  });
+}
+
+test('a drain ends once the last answer is sent: podcount closes kept-alive connections itself, idle or just answered', { timeout: 30_000 }, async () => {
+  const held = heldCount();
+  // A drain timeout far beyond this test's own: only the drain completing can end it.
+  const app = stubApp({ env: { PODCOUNT_DRAIN_TIMEOUT_MS: '600000' }, count: held.count });
+  const idle = new Agent({ keepAlive: true });
+  const busy = new Agent({ keepAlive: true });
+  try {
+    await withServer(app, async (url, s) => {
+      // No keep-alive timeout: a connection left open by podcount would stay open, and the drain with it.
+      s.server.keepAliveTimeout = 0;
+      s.server.unref(); // should the drain hang, the test fails at its timeout instead of holding the process
+      assert.equal(await getOn(idle, `${url}/healthz`), 200);
+      const inFlight = getOn(busy, `${url}/`);
+      await held.started;
+      const drained = s.drain('SIGTERM');
+      held.finish();
+      assert.equal(await inFlight, 200);
+      assert.equal(await drained, 'drained');
+    });
+  } finally {
+    idle.destroy();
+    busy.destroy();
+  }
+  assert.equal(app.lines.some((l) => l.msg.startsWith('drain timeout')), false);
 });

@@ -69,3 +69,42 @@ test('a failed re-read keeps the last good token (as client-go\'s cachingTokenSo
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('every claim podcount reports is read only when it has the right type', () => {
+  const c = readClaims(jwt({ iss: 'https://issuer', sub: 'system:serviceaccount:a:b', aud: ['podcount', 7, 'api'], iat: 1_800_000_000, exp: 1_800_003_600, 'kubernetes.io': { namespace: 'a', serviceaccount: { name: 'b' }, secret: {} } }));
+  assert.deepEqual(c, {
+    issuer: 'https://issuer',
+    subject: 'system:serviceaccount:a:b',
+    audiences: ['podcount', 'api'],
+    issuedAt: new Date(1_800_000_000_000).toISOString(),
+    expiresAt: new Date(1_800_003_600_000).toISOString(),
+    serviceAccount: { namespace: 'a', name: 'b' },
+    boundTo: { kind: 'secret', name: '' },
+  });
+  assert.deepEqual(readClaims(jwt({ iss: 1, sub: ['x'], aud: 'podcount', iat: '1', exp: null, 'kubernetes.io': { namespace: 3, serviceaccount: { name: 'b' } } })), {},
+    'wrong types are left out, never passed on');
+  assert.equal(readClaims('header-only'), undefined);
+  assert.equal(readClaims('h..s'), undefined, 'an empty payload is no token');
+});
+
+test('the token is re-read once more than 60 s have passed since the last read, not before', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'podcount-token-'));
+  try {
+    const path = join(dir, 'token');
+    writeFileSync(path, 'one');
+    const t = new FileToken(path);
+    assert.equal(t.get(1_000), 'one');
+    writeFileSync(path, 'two');
+    assert.equal(t.get(61_000), 'one', 'exactly 60 s: still the cached one');
+    assert.equal(t.get(61_001), 'two');
+    assert.equal(new FileToken(join(dir, 'missing')).refresh(), false, 'no token read at all: nothing new to retry with');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the flat (legacy) claims name the ServiceAccount only when both are there', () => {
+  const modern = { 'kubernetes.io': { namespace: 'a', serviceaccount: { name: 'b' } } };
+  assert.deepEqual(readClaims(jwt({ ...modern, 'kubernetes.io/serviceaccount/namespace': 'x' }))?.serviceAccount, { namespace: 'a', name: 'b' });
+  assert.deepEqual(readClaims(jwt({ ...modern, 'kubernetes.io/serviceaccount/service-account.name': 'y' }))?.serviceAccount, { namespace: 'a', name: 'b' });
+});

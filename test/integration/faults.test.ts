@@ -88,22 +88,28 @@ describe('faults', () => {
   test('SIGTERM with requests in flight: they complete, then the process exits 0', async () => {
     await createPods(pc.cp, 'podcount', 150, { labels: { app: 'slow' }, prefix: 'slow' });
     const truth = await apiTruthCount(pc.cp, { labelSelector: 'app=slow' });
-    // Page size 1 makes a filtered count take ~150 sequential API requests: long enough to be caught mid-flight.
+    // Page size 1 makes each filtered count ~150 sequential API requests, all made during the drain.
     const slow = await FunctionProcess.start({ env: { ...pc.sa.env, PODCOUNT_PAGE_SIZE: '1' } });
-    const inFlight = ['app=slow', 'app in (slow)', 'app=slow,app!=none'].map((sel) =>
-      slow.get(`/?labelSelector=${encodeURIComponent(sel)}`).then(async (r) => ({ status: r.status, body: await r.json() as { count: number } })));
-    await new Promise((r) => setTimeout(r, 150));
-    slow.child.kill('SIGTERM');
-    const answers = await Promise.all(inFlight);
-    for (const a of answers) {
-      assert.equal(a.status, 200);
-      assert.equal(a.body.count, truth);
+    const agent = new Agent({ keepAlive: true });
+    try {
+      // Held in flight by their unsent bodies, so the signal finds them there (no race with a sleep).
+      const held = ['app=slow', 'app in (slow)', 'app=slow,app!=none'].map((sel) => heldRequest(slow.port, `/?labelSelector=${encodeURIComponent(sel)}`, agent));
+      await Promise.all(held.map((h) => h.received));
+      slow.child.kill('SIGTERM');
+      const draining = await slow.waitForLog((l) => l.msg.startsWith('draining'));
+      assert.equal(draining['inFlight'], 3, 'the signal arrived while the three requests were in flight');
+      for (const h of held) h.finish();
+      for (const a of await Promise.all(held.map((h) => h.answer))) {
+        assert.equal(a.status, 200, a.text);
+        assert.equal((JSON.parse(a.text) as { count: number }).count, truth);
+      }
+      const exit = await slow.exited;
+      assert.equal(exit.code, 0);
+      await assert.rejects(fetch(`${slow.url}/healthz`), 'no new connections after the drain');
+    } finally {
+      agent.destroy();
+      await slow.stop('SIGKILL');
     }
-    const exit = await slow.exited;
-    assert.equal(exit.code, 0);
-    await assert.rejects(fetch(`${slow.url}/healthz`), 'no new connections after the drain');
-    const drain = slow.logs.find((l) => l.msg.startsWith('draining'));
-    assert.ok(Number(drain?.['inFlight']) >= 1, 'the signal arrived while requests were in flight');
   });
   test('a drain ends once the last in-flight answer is sent, not when the drain timeout fires', async () => {
     // The longest drain timeout there is (10 min): exiting while this test still waits proves the drain did not wait for it.
@@ -113,21 +119,8 @@ describe('faults', () => {
       // A kept-alive connection that has served a request and is idle when the signal comes...
       assert.equal((await fetch(`${f.url}/healthz`)).status, 200);
       // ...and a count whose request body is still being sent: in flight until the test finishes it.
-      const body = '{}';
-      let finish!: () => void;
-      let received!: () => void;
-      const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port: f.port, method: 'POST', path: '/?labelSelector=app%3Dweb', agent,
-          headers: { 'content-type': 'application/json', 'content-length': String(body.length), expect: '100-continue' } }, (res) => {
-          let text = '';
-          res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-        });
-        req.on('error', reject);
-        // The server sends 100 Continue as it hands the request to podcount: from then on it is in flight.
-        req.on('continue', () => received());
-        finish = () => req.end(body);
-      });
-      await new Promise<void>((resolve) => { received = resolve; });
+      const { received, finish, answer } = heldRequest(f.port, '/?labelSelector=app%3Dweb', agent);
+      await received;
       f.child.kill('SIGTERM');
       const draining = await f.waitForLog((l) => l.msg.startsWith('draining'));
       assert.equal(draining['inFlight'], 1, 'the signal came while the count was in flight');
@@ -147,3 +140,24 @@ describe('faults', () => {
     }
   });
 });
+
+/**
+ * A POST count whose body is held back: with `Expect: 100-continue` the server says when it has
+ * handed the request to podcount (`received`), and the request stays in flight until `finish()`.
+ */
+function heldRequest(port: number, path: string, agent: Agent): { received: Promise<void>; finish: () => void; answer: Promise<{ status: number; text: string }> } {
+  const body = '{}';
+  let received!: () => void;
+  const receivedP = new Promise<void>((resolve) => { received = resolve; });
+  let req!: ReturnType<typeof request>;
+  const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    req = request({ host: '127.0.0.1', port, method: 'POST', path, agent,
+      headers: { 'content-type': 'application/json', 'content-length': String(body.length), expect: '100-continue' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.on('continue', () => received());
+  });
+  return { received: receivedP, finish: () => req.end(body), answer };
+}

@@ -103,39 +103,16 @@ export async function deletePods(cp: ControlPlane, namespace: string, which: str
   );
 }
 
-/**
- * The API truth to compare podcount's counts with: a full list as the admin, counted item by item
- * (metadata only, to keep 100k pods cheap). Paginated, except cluster-wide with a field selector: there kube-apiserver
- * 1.36 hands out continue tokens that skip pages (test/README.md), and the truth must not.
- */
-export async function apiTruthCount(cp: ControlPlane, q: { namespace?: string; labelSelector?: string; fieldSelector?: string }): Promise<number> {
-  const path = q.namespace ? `/api/v1/namespaces/${encodeURIComponent(q.namespace)}/pods` : '/api/v1/pods';
-  const paginate = !!q.namespace || !q.fieldSelector;
-  let count = 0;
-  let cont = '';
-  do {
-    const params = new URLSearchParams();
-    if (paginate) params.set('limit', String(COUNT_PAGE_SIZE));
-    if (q.labelSelector) params.set('labelSelector', q.labelSelector);
-    if (q.fieldSelector) params.set('fieldSelector', q.fieldSelector);
-    if (cont) params.set('continue', cont);
-    const res = await cp.admin.must(`${path}?${params}`, { headers: { accept: METADATA_LIST } });
-    // A metadata-only list with no items says `"items": null` (PodList says `[]`).
-    count += ((res.json.items ?? []) as unknown[]).length;
-    cont = res.json.metadata.continue ?? '';
-  } while (cont);
-  return count;
-}
+type PodQuery = { namespace?: string; labelSelector?: string; fieldSelector?: string };
 
 /**
- * The API truth for a breakdown: every pod matching the query, as the admin, in whole objects
- * (spec and status included), grouped the way podcount groups them. `resourceVersion` reads that
- * snapshot. Paginated as apiTruthCount is.
+ * Every page of pods matching the query, as the admin. Paginated, except cluster-wide with a field
+ * selector: there kube-apiserver 1.36 hands out continue tokens that skip pages (test/README.md),
+ * and the truth must not. `resourceVersion` reads that snapshot (the continue token carries it on).
  */
-export async function apiTruthGroups(cp: ControlPlane, q: { namespace?: string; labelSelector?: string; fieldSelector?: string }, by: 'namespace' | 'phase' | 'node', resourceVersion?: string): Promise<Record<string, number>> {
+async function* truthPages(cp: ControlPlane, q: PodQuery, accept: string | undefined, resourceVersion?: string): AsyncGenerator<unknown[]> {
   const path = q.namespace ? `/api/v1/namespaces/${encodeURIComponent(q.namespace)}/pods` : '/api/v1/pods';
   const paginate = !!q.namespace || !q.fieldSelector;
-  const groups: Record<string, number> = {};
   let cont = '';
   do {
     const params = new URLSearchParams();
@@ -147,12 +124,31 @@ export async function apiTruthGroups(cp: ControlPlane, q: { namespace?: string; 
       params.set('resourceVersion', resourceVersion);
       params.set('resourceVersionMatch', 'Exact');
     }
-    const res = await cp.admin.must(`${path}?${params}`);
-    for (const pod of res.json.items as Array<{ metadata: { namespace: string }; spec: { nodeName?: string }; status: { phase?: string } }>) {
+    const res = await cp.admin.must(`${path}?${params}`, accept ? { headers: { accept } } : {});
+    // A metadata-only list with no items says `"items": null` (PodList says `[]`).
+    yield (res.json.items ?? []) as unknown[];
+    cont = res.json.metadata.continue ?? '';
+  } while (cont);
+}
+
+/** The API truth to compare podcount's counts with, counted item by item (metadata only, to keep 100k pods cheap). */
+export async function apiTruthCount(cp: ControlPlane, q: PodQuery): Promise<number> {
+  let count = 0;
+  for await (const items of truthPages(cp, q, METADATA_LIST)) count += items.length;
+  return count;
+}
+
+/**
+ * The API truth for a breakdown: every pod matching the query in whole objects (spec and status
+ * included), grouped the way podcount groups them, at `resourceVersion` when given.
+ */
+export async function apiTruthGroups(cp: ControlPlane, q: PodQuery, by: 'namespace' | 'phase' | 'node', resourceVersion?: string): Promise<Record<string, number>> {
+  const groups: Record<string, number> = {};
+  for await (const items of truthPages(cp, q, undefined, resourceVersion)) {
+    for (const pod of items as Array<{ metadata: { namespace: string }; spec: { nodeName?: string }; status: { phase?: string } }>) {
       const name = by === 'namespace' ? pod.metadata.namespace : by === 'node' ? pod.spec.nodeName || '<none>' : pod.status.phase ?? '<other>';
       groups[name] = (groups[name] ?? 0) + 1;
     }
-    cont = res.json.metadata.continue ?? '';
-  } while (cont);
+  }
   return groups;
 }

@@ -59,11 +59,12 @@ export type Resolution =
 
 type Env = Record<string, string | undefined>;
 
-export async function resolveCluster(config: Config, env: Env = process.env): Promise<Resolution> {
+/** `home` finds the user's home when HOME is unset (tests pass their own). */
+export async function resolveCluster(config: Config, env: Env = process.env, home: () => string | undefined = homeOfUser): Promise<Resolution> {
   const notes: string[] = [];
   const inCluster = fromServiceAccount(config.serviceAccountDir, env, notes);
   if (inCluster) return { ok: true, target: inCluster };
-  const kubeconfig = kubeconfigPath(env, notes);
+  const kubeconfig = kubeconfigPath(env, home, notes);
   if (kubeconfig) {
     try {
       return { ok: true, target: await fromKubeconfig(kubeconfig, notes) };
@@ -124,10 +125,10 @@ function fromServiceAccount(dir: string, env: Env, notes: string[]): ClusterTarg
   };
 }
 
-function kubeconfigPath(env: Env, notes: string[]): string | undefined {
+function kubeconfigPath(env: Env, homeOf: () => string | undefined, notes: string[]): string | undefined {
   const fromEnv = env['KUBECONFIG']?.trim();
   if (fromEnv) return fromEnv;
-  const home = env['HOME']?.trim() || homeOfUser();
+  const home = env['HOME']?.trim() || homeOf();
   if (!home) {
     notes.push('KUBECONFIG is not set and there is no home folder to look for ~/.kube/config in');
     return undefined;

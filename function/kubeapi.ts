@@ -84,7 +84,7 @@ export class KubeApi implements ApiClient {
     const authorization = await this.target.credentials.authorization();
     const all: Record<string, string> = { ...headers, 'user-agent': 'podcount' };
     if (authorization) all['authorization'] = authorization;
-    if (body) all['content-length'] = String(body.length);
+    // req.end(body) sets Content-Length itself (a body written in one piece is never chunked).
     return new Promise<ApiResponse>((resolve, reject) => {
       const req = this.#client.request(new URL(path, this.target.server), {
         method,
@@ -104,7 +104,8 @@ export class KubeApi implements ApiClient {
   }
 }
 
-function isStaleSocket(err: unknown): boolean {
+/** A kept-alive socket the server closed: worth one retry on a fresh connection. */
+export function isStaleSocket(err: unknown): boolean {
   const code = (err as { code?: string }).code;
   return code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED';
 }

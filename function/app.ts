@@ -5,7 +5,7 @@ import type { CallerAuth } from './caller-auth.ts';
 import { Coalescer } from './coalesce.ts';
 import type { Resolution } from './cluster.ts';
 import type { Config } from './config.ts';
-import { countPods, type CountQuery, type CountResult } from './count.ts';
+import { countPods, type CountQuery, type CountResult, type Lister } from './count.ts';
 import { noClusterConfig } from './errors.ts';
 import type { ApiClient } from './kubeapi.ts';
 import type { Logger } from './log.ts';
@@ -51,11 +51,9 @@ export function createApp({ config, resolution, api, scopeNamespace, accessCheck
   const coalescer = new Coalescer<CountResult>();
   const metrics = new MetricsRecorder();
   // Counts list through this: every answered list request is recorded, failed counts' included.
-  const listing: ApiClient | undefined = api && {
+  const listing: Lister | undefined = api && {
     target: api.target,
     get: (path, accept) => api.get(path, accept).then((res) => (metrics.read(1, res.body.length), res)),
-    post: (path, body) => api.post(path, body),
-    close: () => api.close(),
   };
   // A chunk of its own in the bundle: nothing of caller authorization is loaded when it is off.
   const callerAuth = config.auth === 'kubernetes'

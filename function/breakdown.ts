@@ -13,9 +13,8 @@
 //   snapshot. The Table "Status" column is not the phase, and reading status means whole objects
 //   (~1.9 KB a pod); a status.phase field selector costs the server a walk but sends only matches.
 // Only groups with pods are reported: a caller learns nothing its own list of pods would not show.
-import { countOnce, fetchPage, listPath, restartingOnExpiry, type CountOptions, type CountQuery, type CountResult, type GroupBy, type ListPage, type Representation, type Strategy, type Tally } from './count.ts';
+import { countOnce, fetchPage, listPath, restartingOnExpiry, type CountOptions, type CountQuery, type CountResult, type GroupBy, type Lister, type ListPage, type Representation, type Strategy, type Tally } from './count.ts';
 import { upstreamUnexpected } from './errors.ts';
-import type { ApiClient } from './kubeapi.ts';
 
 /** The group of pods not bound to a node, as kubectl and the Table printer show it. */
 export const NO_NODE = '<none>';
@@ -30,7 +29,7 @@ const METHODS: Record<GroupBy, Strategy> = { namespace: 'namespace-metadata-page
 
 type Grouped = Pick<CountResult, 'count' | 'resourceVersion' | 'strategy' | 'groups'>;
 
-export function breakdownPods(api: ApiClient, q: CountQuery & { groupBy: GroupBy }, opts: CountOptions): Promise<CountResult> {
+export function breakdownPods(api: Lister, q: CountQuery & { groupBy: GroupBy }, opts: CountOptions): Promise<CountResult> {
   return restartingOnExpiry(api, opts, (tally) => {
     switch (q.groupBy) {
       case 'node': return byNode(api, q, opts, tally);
@@ -55,14 +54,14 @@ export class GroupCounter {
     return this.#total;
   }
 
-  /** Groups sorted by name (stable output; `sort | uniq -c` order). */
+  /** Groups sorted by name, by UTF-16 code unit as `sort()` does (stable output; `sort | uniq -c` order). */
   toRecord(): Record<string, number> {
-    return Object.fromEntries([...this.#groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return Object.fromEntries([...this.#groups.keys()].sort().map((name) => [name, this.#groups.get(name)!]));
   }
 }
 
 /** One consistent pass over the query's pods, page by page; `onPage` reads each page and drops it. */
-async function walk(api: ApiClient, q: CountQuery, pageSize: number, tally: Tally, representation: Representation, onPage: (page: ListPage) => void): Promise<string> {
+async function walk(api: Lister, q: CountQuery, pageSize: number, tally: Tally, representation: Representation, onPage: (page: ListPage) => void): Promise<string> {
   const { base, namespace } = listPath(q);
   let resourceVersion = '';
   let cont: string | undefined;
@@ -80,7 +79,7 @@ async function walk(api: ApiClient, q: CountQuery, pageSize: number, tally: Tall
   return resourceVersion;
 }
 
-async function byNode(api: ApiClient, q: CountQuery, opts: CountOptions, tally: Tally): Promise<Grouped> {
+async function byNode(api: Lister, q: CountQuery, opts: CountOptions, tally: Tally): Promise<Grouped> {
   const groups = new GroupCounter();
   let column = -1;
   const resourceVersion = await walk(api, q, opts.pageSize, tally, 'table', (page) => {
@@ -95,7 +94,7 @@ async function byNode(api: ApiClient, q: CountQuery, opts: CountOptions, tally: 
   return { count: groups.total, resourceVersion, strategy: METHODS.node, groups: groups.toRecord() };
 }
 
-async function byNamespace(api: ApiClient, q: CountQuery, opts: CountOptions, tally: Tally): Promise<Grouped> {
+async function byNamespace(api: Lister, q: CountQuery, opts: CountOptions, tally: Tally): Promise<Grouped> {
   const { namespace } = listPath(q);
   if (namespace !== undefined) {
     // One namespace: its plain count is the whole breakdown.
@@ -123,7 +122,7 @@ export function phaseSelectors(fieldSelector: string | undefined): Array<[string
   ];
 }
 
-async function byPhase(api: ApiClient, q: CountQuery, opts: CountOptions, tally: Tally): Promise<Grouped> {
+async function byPhase(api: Lister, q: CountQuery, opts: CountOptions, tally: Tally): Promise<Grouped> {
   const groups = new GroupCounter();
   let resourceVersion: string | undefined;
   // Sequential: the first read fixes the snapshot the others are pinned to.

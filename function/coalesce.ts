@@ -49,7 +49,7 @@ export class Coalescer<V> {
         return read();
       })
       .finally(() => {
-        if (slot.current !== entry) return;
+        // Still the slot's current read: the queued one starts only after this settles.
         slot.current = undefined;
         if (!slot.queued) this.#slots.delete(key);
       });

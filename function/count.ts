@@ -63,15 +63,18 @@ export function scopeOf(q: CountQuery): Scope {
   return q.namespace === undefined ? 'cluster' : 'namespace';
 }
 
+/** What a count needs of the API client: list requests, and whose they are (for the hints of a failure). */
+export type Lister = Pick<ApiClient, 'target' | 'get'>;
+
 /** What a count's API requests cost, summed over its pages and restarts. */
 export type Tally = Pick<CountResult, 'apiRequests' | 'apiBytes' | 'credentialsReloaded'>;
 
-export function countPods(api: ApiClient, q: CountQuery, opts: CountOptions): Promise<CountResult> {
+export function countPods(api: Lister, q: CountQuery, opts: CountOptions): Promise<CountResult> {
   return restartingOnExpiry(api, opts, (tally) => countOnce(api, q, opts, tally));
 }
 
 /** Runs `once` until it completes; an expired snapshot starts it again (PODCOUNT_EXPIRED_RETRIES), then 503. */
-export async function restartingOnExpiry<T>(api: ApiClient, opts: CountOptions, once: (tally: Tally) => Promise<T>): Promise<T & Tally> {
+export async function restartingOnExpiry<T>(api: Lister, opts: CountOptions, once: (tally: Tally) => Promise<T>): Promise<T & Tally> {
   const tally: Tally = { apiRequests: 0, apiBytes: 0, credentialsReloaded: false };
   for (let attempt = 0; ; attempt++) {
     try {
@@ -105,7 +108,7 @@ export function listPath(q: CountQuery): { base: string; namespace: string | und
 }
 
 /** One count; `pinned` reads the snapshot of that resourceVersion instead of the latest. */
-export async function countOnce(api: ApiClient, q: CountQuery, opts: CountOptions, tally: Tally, pinned?: string): Promise<Counted> {
+export async function countOnce(api: Lister, q: CountQuery, opts: CountOptions, tally: Tally, pinned?: string): Promise<Counted> {
   const filtered = Boolean(q.labelSelector || q.fieldSelector);
   const { base, namespace } = listPath(q);
   let count = 0;
@@ -125,10 +128,11 @@ export async function countOnce(api: ApiClient, q: CountQuery, opts: CountOption
     pages += 1;
     const items = page.kind === 'Table' ? page.rows : page.items;
     count += Array.isArray(items) ? items.length : 0;
-    resourceVersion ||= page.metadata?.resourceVersion ?? '';
-    cont = page.metadata?.continue || undefined;
+    const meta: NonNullable<ListPage['metadata']> = page.metadata ?? {};
+    resourceVersion ||= meta.resourceVersion ?? '';
+    cont = meta.continue || undefined;
     if (!cont) return { count, resourceVersion, strategy: pages === 1 ? 'single-page' : 'paginated' };
-    const remaining = page.metadata?.remainingItemCount;
+    const remaining = meta.remainingItemCount;
     if (typeof remaining === 'number' && remaining >= 0) return { count: count + remaining, resourceVersion, strategy: 'remainingItemCount' };
   }
 }
@@ -153,7 +157,7 @@ export function pinTo(params: URLSearchParams, resourceVersion: string): void {
 }
 
 /** One list page. With `snapshotRead` (a continue token or a pinned resourceVersion) a 410 is ExpiredError: start again. */
-export async function fetchPage(api: ApiClient, path: string, representation: Representation, namespace: string | undefined, snapshotRead: boolean, tally: Tally): Promise<ListPage> {
+export async function fetchPage(api: Lister, path: string, representation: Representation, namespace: string | undefined, snapshotRead: boolean, tally: Tally): Promise<ListPage> {
   const res = await api.get(path, REPRESENTATIONS[representation]);
   tally.apiRequests += 1;
   tally.apiBytes += res.body.length;

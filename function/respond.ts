@@ -43,13 +43,15 @@ export function sentence(a: CountAnswer): string {
 
 /** The text/plain body: the sentence, and for a breakdown an aligned table of its groups, largest first. */
 export function textAnswer(a: CountAnswer): string {
-  if (!a.groupBy || !a.groups) return `${sentence(a)}\n`;
-  const rows = Object.entries(a.groups).sort(([x, m], [y, n]) => n - m || (x < y ? -1 : x > y ? 1 : 0));
-  const head = a.groupBy.toUpperCase();
+  const { groupBy, groups } = a;
+  if (!groupBy || !groups) return `${sentence(a)}\n`;
+  // By name, then (a stable sort) by size: the largest first, ties in name order.
+  const rows = Object.keys(groups).sort().map((name): [string, number] => [name, groups[name]!]).sort(([, m], [, n]) => n - m);
+  const head = groupBy.toUpperCase();
   const width = Math.max(head.length, 'TOTAL'.length, ...rows.map(([name]) => name.length));
   const digits = Math.max('PODS'.length, String(a.count).length);
   const line = (name: string, n: number | string) => `${name.padEnd(width)}  ${String(n).padStart(digits)}`;
-  return [`${sentence(a)}, by ${a.groupBy}:`, line(head, 'PODS'), ...rows.map(([name, n]) => line(name, n)), line('TOTAL', a.count), ''].join('\n');
+  return [`${sentence(a)}, by ${groupBy}:`, line(head, 'PODS'), ...rows.map(([name, n]) => line(name, n)), line('TOTAL', a.count), ''].join('\n');
 }
 
 export function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string): void {

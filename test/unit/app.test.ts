@@ -128,3 +128,13 @@ test('close() closes the API connection; callers are checked only when PODCOUNT_
   const auth = await checked.app.callerAuth;
   assert.deepEqual(auth?.report().audiences, ['podcount']);
 });
+
+test('with caller checks on, warm-up also says whether podcount may review its callers, and the fix when not', async () => {
+  const w = appWith({ env: { PODCOUNT_AUTH: 'kubernetes' }, accessCheck: Promise.resolve({ allowed: true }) });
+  await w.app.warmUp();
+  const reviews = w.lines.find((l) => /tokenreviews/.test(l.msg));
+  assert.equal(reviews?.level, 'warn', JSON.stringify(w.lines));
+  assert.match(reviews.msg, /^PODCOUNT_AUTH=kubernetes needs podcount's identity to create tokenreviews and subjectaccessreviews\. Fix: kubectl create clusterrole/);
+  assert.deepEqual(reviews['missing'], ['tokenreviews.authentication.k8s.io', 'subjectaccessreviews.authorization.k8s.io']);
+  assert.ok(w.lines.some((l) => l.msg === 'ready: may list pods in all namespaces'), 'and whether it may list pods');
+});

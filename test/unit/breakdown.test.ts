@@ -117,3 +117,114 @@ test('groupBy=phase: a snapshot expired under a pinned read starts the whole bre
     : apiResponse(200, { kind: 'Table', metadata: { resourceVersion: '1' }, rows: [] })));
   await assert.rejects(breakdownPods(always, { groupBy: 'phase' }, OPTS), (e: unknown) => e instanceof PodcountError && e.status === 503);
 });
+
+/** A stand-in API server answering from `answer`, recording each request's path, its parameters and its Accept header. */
+function recordingApi(answer: (params: URLSearchParams, path: string) => ReturnType<typeof apiResponse>) {
+  const asked: Array<{ path: string; params: URLSearchParams; accept: string }> = [];
+  const api = stubApi((_m, path) => answer(params(path), path));
+  const recording = { ...api, get: (path: string, accept: string) => {
+    asked.push({ path, params: params(path), accept });
+    return api.get(path, accept);
+  } };
+  return { api: recording, asked };
+}
+
+const TABLE = 'application/json;as=Table;g=meta.k8s.io;v=v1,application/json';
+const METADATA = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+
+test('groupBy=node and namespace ask each page for exactly the query: selectors as one parameter each, the continue token, the method\'s representation', async () => {
+  const labelSelector = 'tier in (web, api),app!=x+y';
+  const fieldSelector = 'metadata.name!=a&b\\=c+d#e f,spec.nodeName!=n9';
+  const nodes = recordingApi((p) => apiResponse(200, p.has('continue')
+    ? { kind: 'Table', metadata: { resourceVersion: '5' }, rows: [row('n1')] }
+    : { kind: 'Table', columnDefinitions: COLUMNS, metadata: { resourceVersion: '5', continue: 'c 2&x=1' }, rows: [row('n2')] }));
+  const byNode = await breakdownPods(nodes.api, { labelSelector, fieldSelector, groupBy: 'node' }, OPTS);
+  assert.deepEqual(byNode.groups, { n1: 1, n2: 1 });
+  assert.deepEqual(nodes.asked.map((a) => [a.path.split('?')[0], Object.fromEntries(a.params), a.params.getAll('labelSelector').length, a.params.getAll('fieldSelector').length, a.accept]), [
+    ['/api/v1/pods', { limit: '2', labelSelector, fieldSelector, includeObject: 'None' }, 1, 1, TABLE],
+    ['/api/v1/pods', { limit: '2', labelSelector, fieldSelector, continue: 'c 2&x=1', includeObject: 'None' }, 1, 1, TABLE],
+  ]);
+  const namespaces = recordingApi((p) => apiResponse(200, p.has('continue')
+    ? { kind: 'PartialObjectMetadataList', metadata: { resourceVersion: '6' }, items: [{ metadata: { namespace: 'b' } }] }
+    : { kind: 'PartialObjectMetadataList', metadata: { resourceVersion: '6', continue: 'c2' }, items: [{ metadata: { namespace: 'a' } }] }));
+  const byNamespace = await breakdownPods(namespaces.api, { groupBy: 'namespace' }, OPTS);
+  assert.deepEqual(byNamespace.groups, { a: 1, b: 1 });
+  assert.deepEqual(namespaces.asked.map((a) => [a.path, a.accept]), [
+    ['/api/v1/pods?limit=2', METADATA],
+    ['/api/v1/pods?limit=2&continue=c2', METADATA],
+  ], 'an unfiltered breakdown sends no selector, and the first page no continue token');
+  namespaces.asked.length = 0;
+  await breakdownPods(namespaces.api, { fieldSelector: 'status.phase=Running', groupBy: 'namespace' }, OPTS);
+  assert.deepEqual(namespaces.asked.map((a) => a.params.get('fieldSelector')), ['status.phase=Running', 'status.phase=Running']);
+});
+
+test('groupBy=namespace reads at most 500 pods a page (the memory it holds), fewer when the page size is smaller', async () => {
+  const { api, asked } = recordingApi(() => apiResponse(200, { kind: 'PartialObjectMetadataList', metadata: { resourceVersion: '1' }, items: [] }));
+  await breakdownPods(api, { groupBy: 'namespace' }, { pageSize: 5000, expiredRetries: 0 });
+  await breakdownPods(api, { groupBy: 'namespace' }, { pageSize: 20, expiredRetries: 0 });
+  await breakdownPods(api, { groupBy: 'node' }, { pageSize: 5000, expiredRetries: 0 });
+  assert.deepEqual(asked.map((a) => a.params.get('limit')), ['500', '20', '5000'], 'a Table row is small: the node breakdown takes the page size as it is');
+});
+
+test('groupBy=node: a 410 Expired on a later page starts the breakdown again, counted afresh; a 410 on the first page is not retried', async () => {
+  let expired = false;
+  const { api, asked } = recordingApi((p) => {
+    if (p.has('continue') && !expired) {
+      expired = true;
+      return apiResponse(410, { kind: 'Status', reason: 'Expired', message: 'too old resource version' });
+    }
+    // The second pass sees a newer snapshot: its resourceVersion is the one reported.
+    return apiResponse(200, p.has('continue')
+      ? { kind: 'Table', metadata: { resourceVersion: '9' }, rows: [row('n2')] }
+      : { kind: 'Table', columnDefinitions: COLUMNS, metadata: { resourceVersion: expired ? '9' : '8', continue: 'c2' }, rows: [row('n1')] });
+  });
+  const r = await breakdownPods(api, { groupBy: 'node' }, { pageSize: 1, expiredRetries: 1 });
+  assert.deepEqual({ groups: r.groups, count: r.count, rv: r.resourceVersion, requests: r.apiRequests }, { groups: { n1: 1, n2: 1 }, count: 2, rv: '9', requests: 4 });
+  assert.deepEqual(asked.map((a) => a.params.get('continue')), [null, 'c2', null, 'c2']);
+  let calls = 0;
+  const gone = stubApi(() => { calls += 1; return apiResponse(410, { kind: 'Status', reason: 'Gone', message: 'gone' }); });
+  await assert.rejects(breakdownPods(gone, { groupBy: 'node' }, { pageSize: 1, expiredRetries: 3 }), (e: unknown) => e instanceof PodcountError && e.status === 503);
+  assert.equal(calls, 1, 'not a continue token expiring: no restart');
+});
+
+test('a breakdown page without metadata still counts its rows, and the answer then names no resourceVersion', async () => {
+  const nodes = await breakdownPods(stubApi(() => apiResponse(200, { kind: 'Table', columnDefinitions: COLUMNS, rows: [row('n1'), row('n1')] })), { groupBy: 'node' }, OPTS);
+  assert.deepEqual({ groups: nodes.groups, count: nodes.count, rv: nodes.resourceVersion, requests: nodes.apiRequests }, { groups: { n1: 2 }, count: 2, rv: '', requests: 1 });
+  const namespaces = await breakdownPods(stubApi(() => apiResponse(200, { items: [{ metadata: { namespace: 'a' } }] })), { groupBy: 'namespace' }, OPTS);
+  assert.deepEqual({ groups: namespaces.groups, rv: namespaces.resourceVersion }, { groups: { a: 1 }, rv: '' });
+});
+
+test('groupBy=node finds the Node column by name wherever it is, the first column included, and keeps it for pages that repeat no columns', async () => {
+  const first = [{ name: 'Node' }, { name: 'Name' }];
+  const api = stubApi((_m, path) => apiResponse(200, params(path).has('continue')
+    ? { kind: 'Table', metadata: { resourceVersion: '2' }, rows: [{ cells: ['n2', 'p'] }] }
+    : { kind: 'Table', columnDefinitions: first, metadata: { resourceVersion: '2', continue: 'c2' }, rows: [{ cells: ['n1', 'p'] }] }));
+  const r = await breakdownPods(api, { groupBy: 'node' }, OPTS);
+  assert.deepEqual(r.groups, { n1: 1, n2: 1 });
+});
+
+test('groupBy=node: rows before any column definitions are a 502, not a count of whichever column comes second', async () => {
+  const api = stubApi(() => apiResponse(200, { kind: 'Table', metadata: { resourceVersion: '2' }, rows: [{ cells: ['p', 'n1'] }] }));
+  await assert.rejects(breakdownPods(api, { groupBy: 'node' }, OPTS), (e: unknown) => e instanceof PodcountError && e.status === 502 && e.code === 'upstream_error' && /"Node" column/.test(e.message));
+});
+
+test('groupBy=node: an empty Table is no pods, even one that names no columns or carries no rows', async () => {
+  for (const table of [{ kind: 'Table', metadata: { resourceVersion: '3' } }, { kind: 'Table', metadata: { resourceVersion: '3' }, columnDefinitions: [], rows: [] }, { kind: 'Table', metadata: { resourceVersion: '3' }, columnDefinitions: COLUMNS, rows: null }]) {
+    const r = await breakdownPods(stubApi(() => apiResponse(200, table)), { groupBy: 'node' }, OPTS);
+    assert.deepEqual({ count: r.count, groups: r.groups, rv: r.resourceVersion }, { count: 0, groups: {}, rv: '3' }, JSON.stringify(table));
+  }
+});
+
+test('groupBy=node: a row without cells, or whose Node cell is no name (null, a number, ""), is still a pod, under <none>', async () => {
+  const rows = [{}, { cells: null }, { cells: ['p', null] }, { cells: ['p', 7] }, { cells: ['p', ''] }, { cells: ['p'] }, { cells: ['p', 'n1'] }];
+  const r = await breakdownPods(stubApi(() => apiResponse(200, { kind: 'Table', columnDefinitions: [{ name: 'Name' }, { name: 'Node' }], metadata: { resourceVersion: '4' }, rows })), { groupBy: 'node' }, OPTS);
+  assert.deepEqual({ count: r.count, groups: r.groups }, { count: 7, groups: { '<none>': 6, n1: 1 } }, 'the total stays the plain count');
+});
+
+test('groupBy=namespace: an item without a metadata.namespace string is a 502 that names it, not a pod in no group', async () => {
+  for (const item of [{}, { metadata: null }, { metadata: {} }, { metadata: { namespace: 5 } }]) {
+    const api = stubApi(() => apiResponse(200, { kind: 'PartialObjectMetadataList', metadata: { resourceVersion: '1' }, items: [{ metadata: { namespace: 'a' } }, item] }));
+    await assert.rejects(breakdownPods(api, { groupBy: 'namespace' }, OPTS),
+      (e: unknown) => e instanceof PodcountError && e.status === 502 && e.code === 'upstream_error' && /a pod without metadata\.namespace in a metadata-only list/.test(e.message), JSON.stringify(item));
+  }
+});

@@ -178,3 +178,10 @@ test('a failure on a later page other than 410 is that failure, not an expired l
     (e: unknown) => e instanceof PodcountError && e.status === 503 && /failed with 500: etcdserver: leader changed/.test(e.message));
   assert.equal(calls, 2, 'no restart');
 });
+
+test('a remainingItemCount that is not a number is not trusted: the pages are counted instead', async () => {
+  const api = stubApi((_m, path) => apiResponse(200, new URL(path, 'https://x').searchParams.has('continue')
+    ? { kind: 'Table', metadata: { resourceVersion: '2' }, rows: [{}, {}] }
+    : { metadata: { resourceVersion: '2', continue: 'c', remainingItemCount: '5' }, items: [{}] }));
+  assert.deepEqual(await countPods(api, {}, { pageSize: 5, expiredRetries: 0 }).then((r) => [r.count, r.strategy, r.apiRequests]), [3, 'paginated', 2]);
+});

@@ -90,3 +90,32 @@ test('coalescing: concurrent queries differing only in groupBy never share a rea
   assert.deepEqual(paths.map((p) => p.split('?')[0]), ['/api/v1/pods', '/api/v1/pods', '/api/v1/pods'], 'one read each for the plain count, the node and the namespace breakdown');
   app.close();
 });
+
+test('text: groups of the same size are listed by name, whatever order they came in', () => {
+  const tied: CountResult = { ...grouped, count: 7, groups: { b: 1, 'node-d': 2, a: 1, c: 1, 'node-c': 2 } };
+  assert.deepEqual(textAnswer(toAnswer({ groupBy: 'node' }, tied, new Date(0))).split('\n').slice(2, -2).map((l) => l.split(/ +/)), [
+    ['node-c', '2'], ['node-d', '2'], ['a', '1'], ['b', '1'], ['c', '1'],
+  ]);
+});
+
+test('text: the name column is as wide as its longest entry, TOTAL included', () => {
+  const short: CountResult = { ...grouped, count: 4, groups: { n1: 3, n2: 1 } };
+  assert.equal(textAnswer(toAnswer({ groupBy: 'node' }, short, new Date(0))), [
+    'There are 4 pods in the cluster, by node:',
+    'NODE   PODS',
+    'n1        3',
+    'n2        1',
+    'TOTAL     4',
+    '',
+  ].join('\n'));
+});
+
+test('an answer carries groupBy and groups together or not at all, and without both the text is the sentence alone', () => {
+  const noGroups = toAnswer({ groupBy: 'node' }, { ...grouped, groups: undefined as never }, new Date(0));
+  const noGroupBy = toAnswer({}, grouped, new Date(0));
+  for (const a of [noGroups, noGroupBy]) {
+    assert.ok(!('groupBy' in a) && !('groups' in a), JSON.stringify(a));
+  }
+  assert.equal(textAnswer({ ...noGroupBy, groupBy: 'node' }), 'There are 12 pods in the cluster\n', 'groupBy without groups');
+  assert.equal(textAnswer({ ...noGroupBy, groups: { a: 12 } }), 'There are 12 pods in the cluster\n', 'groups without groupBy');
+});

@@ -38,7 +38,7 @@ const INT32 = 2 ** 31;
 export function checkBinary(headers: Record<string, string | string[] | undefined>, body: Buffer): CheckedEvent {
   const at = (name: string): string | undefined => {
     const v = headers[`ce-${name}`];
-    return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : v;
+    return Array.isArray(v) ? v.join(', ') : v;
   };
   specversion(at('specversion'), 'binary');
   const [id, source, type] = REQUIRED.map((name) => required(name, at(name), 'binary'));

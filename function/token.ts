@@ -28,7 +28,8 @@ export class FileToken {
   refresh(): boolean {
     const before = this.#value;
     this.#read(Date.now());
-    return this.#value !== undefined && this.#value !== before;
+    // A read never forgets a token, so a change always means a new one.
+    return this.#value !== before;
   }
 
   /** Why the last read failed; undefined when it succeeded. */

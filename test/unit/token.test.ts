@@ -108,3 +108,17 @@ test('the flat (legacy) claims name the ServiceAccount only when both are there'
   assert.deepEqual(readClaims(jwt({ ...modern, 'kubernetes.io/serviceaccount/namespace': 'x' }))?.serviceAccount, { namespace: 'a', name: 'b' });
   assert.deepEqual(readClaims(jwt({ ...modern, 'kubernetes.io/serviceaccount/service-account.name': 'y' }))?.serviceAccount, { namespace: 'a', name: 'b' });
 });
+
+test('a token file that cannot be read is named with the system\'s error code, no more', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'podcount-token-'));
+  try {
+    const missing = new FileToken(join(dir, 'token'));
+    missing.get();
+    assert.equal(missing.lastError, `cannot read ${join(dir, 'token')}: ENOENT`);
+    const directory = new FileToken(dir);
+    directory.get();
+    assert.equal(directory.lastError, `cannot read ${dir}: EISDIR`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -134,8 +134,7 @@ export function createCallerAuth(o: CallerAuthOptions): CallerAuth {
     async warmUp(log) {
       const api = o.api;
       if (!api) return;
-      const own = readClaims(api.target.credentials.currentToken() ?? '')?.audiences ?? [];
-      const apiAudiences = own.filter((a) => audiences.includes(a));
+      const apiAudiences = readClaims(api.target.credentials.currentToken())?.audiences?.filter((a) => audiences.includes(a)) ?? [];
       if (apiAudiences.length > 0) {
         log.error({ audiences }, `PODCOUNT_AUTH_AUDIENCES includes ${apiAudiences.join(', ')}, the audience of podcount's own API token: callers would hand podcount tokens the API server accepts. Use an audience of podcount's own (the default, "podcount").`);
       }

@@ -66,8 +66,8 @@ export interface TokenClaims {
   boundTo?: { kind: string; name: string };
 }
 
-export function readClaims(token: string): TokenClaims | undefined {
-  const payload = token.split('.')[1];
+export function readClaims(token: string | undefined): TokenClaims | undefined {
+  const payload = token?.split('.')[1];
   if (!payload) return undefined;
   let c: Record<string, unknown>;
   try {
@@ -75,10 +75,12 @@ export function readClaims(token: string): TokenClaims | undefined {
   } catch {
     return undefined;
   }
+  // A caller's token can hold any JSON: only an object has claims.
+  if (typeof c !== 'object' || c === null) return undefined;
   const k8s = (c['kubernetes.io'] ?? {}) as Record<string, Record<string, string> | string | undefined>;
   const sa = k8s['serviceaccount'] as Record<string, string> | undefined;
   const namespace = typeof k8s['namespace'] === 'string' ? k8s['namespace'] : undefined;
-  const bound = (['pod', 'secret', 'node'] as const).find((kind) => typeof k8s[kind] === 'object');
+  const bound = (['pod', 'secret', 'node'] as const).find((kind) => typeof k8s[kind] === 'object' && k8s[kind] !== null);
   const time = (v: unknown) => (typeof v === 'number' ? new Date(v * 1000).toISOString() : undefined);
   const claims: TokenClaims = {};
   if (typeof c['iss'] === 'string') claims.issuer = c['iss'];

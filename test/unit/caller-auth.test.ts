@@ -446,3 +446,40 @@ test('one user seen through two tokens shares its decisions whatever order the r
   await a.authorize(second, { namespace: 'shop' });
   assert.equal(accessReviews, 1);
 });
+
+test('a token whose payload is JSON null, or names a null pod, is a 401 like any token the API server refuses, not a 500', async () => {
+  const api = stubApi(() => apiResponse(201, { status: { user: {}, error: 'invalid bearer token' } }));
+  const a = createCallerAuth({ api, why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes' }), scopeNamespace: undefined, now: () => NOW });
+  for (const payload of ['null', '{"kubernetes.io":{"pod":null}}']) {
+    const e = await rejection(a.authenticate(`Bearer e30.${Buffer.from(payload).toString('base64url')}.sig`));
+    assert.deepEqual([e.status, e.code, e.message], [401, 'caller_unauthenticated', 'The API server does not accept the token (TokenReview).'], payload);
+  }
+});
+
+test('the warm-up reads no audience from an own JWT that carries none', async () => {
+  const api = stubApi(() => apiResponse(201, { status: { allowed: true } }), { token: jwt({ sub: 'system:serviceaccount:podcount:podcount' }) });
+  const app = stubApp();
+  await createCallerAuth({ api, why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes' }), scopeNamespace: undefined }).warmUp(app.log);
+  assert.deepEqual(app.lines.map((l) => l.level), ['info']);
+});
+
+test('a question of up to 200 characters is its own cache key; a longer one is hashed', async () => {
+  const { ReviewCache } = await import('../../function/review-cache.ts');
+  const seen: string[] = [];
+  const original = ReviewCache.prototype.get;
+  ReviewCache.prototype.get = function (this: InstanceType<typeof ReviewCache>, key: string, ...rest: never[]) {
+    seen.push(key);
+    return (original as (...args: unknown[]) => Promise<unknown>).call(this, key, ...rest);
+  } as typeof original;
+  try {
+    const a = auth(server());
+    const alice = await a.authenticate(`Bearer ${ALICE}`);
+    // ["shop","<selector>",null] is 16 characters around the selector.
+    await a.authorize(alice, { namespace: 'shop', labelSelector: 'a'.repeat(184) });
+    await a.authorize(alice, { namespace: 'shop', labelSelector: 'a'.repeat(185) });
+  } finally {
+    ReviewCache.prototype.get = original;
+  }
+  assert.equal(seen[1]!.split('\n')[1], JSON.stringify(['shop', 'a'.repeat(184), null]));
+  assert.match(seen[2]!.split('\n')[1]!, /^[A-Za-z0-9_-]{43}$/);
+});

@@ -122,3 +122,11 @@ test('a token file that cannot be read is named with the system\'s error code, n
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a token whose payload is JSON but no object, or whose bound object is null, yields no claims to trust (never a crash)', () => {
+  const raw = (payload: string) => `e30.${Buffer.from(payload).toString('base64url')}.sig`;
+  for (const payload of ['null', '7', '"text"', 'true']) assert.equal(readClaims(raw(payload)), undefined, payload);
+  assert.deepEqual(readClaims(jwt({ 'kubernetes.io': { namespace: 'a', pod: null, serviceaccount: { name: 'b' } } })), { serviceAccount: { namespace: 'a', name: 'b' } });
+  assert.deepEqual(readClaims(jwt({ 'kubernetes.io': { pod: null, node: { name: 'n-1' } } }))?.boundTo, { kind: 'node', name: 'n-1' });
+  assert.equal(readClaims(undefined), undefined, 'no token, no claims');
+});

@@ -140,7 +140,7 @@ export function createCallerAuth(o: CallerAuthOptions): CallerAuth {
       }
       try {
         const missing = await missingReviewPermissions(api);
-        if (missing.length > 0) log.warn({ missing }, reviewsFixFor(serviceAccountOf(api.target.identity.username ?? '')));
+        if (missing.length > 0) log.warn({ missing }, reviewsFixFor(serviceAccountOf(api.target.identity.username)));
         else log.info({ audiences }, 'callers are checked: TokenReview for these audiences, then SubjectAccessReview for the list they ask');
       } catch (err) {
         log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not check whether podcount may review callers; every request will try');

@@ -69,14 +69,15 @@ export interface TokenClaims {
 export function readClaims(token: string | undefined): TokenClaims | undefined {
   const payload = token?.split('.')[1];
   if (!payload) return undefined;
-  let c: Record<string, unknown>;
+  let json: unknown;
   try {
-    c = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    json = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
   } catch {
-    return undefined;
+    // Not JSON: no claims, as for any payload that is no object (below).
   }
   // A caller's token can hold any JSON: only an object has claims.
-  if (typeof c !== 'object' || c === null) return undefined;
+  if (typeof json !== 'object' || json === null) return undefined;
+  const c = json as Record<string, unknown>;
   const k8s = (c['kubernetes.io'] ?? {}) as Record<string, Record<string, string> | string | undefined>;
   const sa = k8s['serviceaccount'] as Record<string, string> | undefined;
   const namespace = typeof k8s['namespace'] === 'string' ? k8s['namespace'] : undefined;

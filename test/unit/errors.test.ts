@@ -146,3 +146,10 @@ test('a caller\'s 401 says which problem its token has, in its own words', async
   assert.equal(message('rejected', ['podcount']), 'The API server does not accept the token (TokenReview).');
   assert.equal(message('malformed', ['podcount']), 'The Authorization header is not "Bearer <token>".');
 });
+
+test('podcount refused the reviews under an identity it cannot name: the fix has placeholders for its ServiceAccount', async () => {
+  const { fromReviewFailure } = await import('../../function/errors.ts');
+  const e = fromReviewFailure({ status: 403, message: '' }, { source: 'in-cluster', tokenPath: '/t' }, 'subjectaccessreviews');
+  assert.deepEqual([e.status, e.code, e.message], [502, 'forbidden', 'podcount may not create subjectaccessreviews (403).']);
+  assert.match(e.hint, /--serviceaccount=<namespace>:<name>/);
+});

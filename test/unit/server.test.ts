@@ -186,3 +186,29 @@ test('a request that arrives during a drain on a connection still busy is answer
     assert.equal(await drained, 'drained');
   });
 });
+
+test('during a drain, a connection whose answer was sent stays open while other answers are in flight: a request sent on it is still answered', { timeout: 30_000 }, async () => {
+  const held = heldCount();
+  const app = stubApp({ env: { PODCOUNT_DRAIN_TIMEOUT_MS: '600000' }, count: (q) => (q.namespace === 'held' ? held.count() : Promise.resolve(COUNTED)) });
+  await withServer(app, async (url, s) => {
+    const slow = rawConnection(url);
+    slow.socket.write('GET /?namespace=held HTTP/1.1\r\nHost: podcount\r\n\r\n');
+    await held.started;
+    // In flight too: its body is not sent yet.
+    const kept = rawConnection(url);
+    kept.socket.write('POST / HTTP/1.1\r\nHost: podcount\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n');
+    await until(() => s.inFlight === 2);
+    const drained = s.drain('SIGTERM');
+    kept.socket.write('{}');
+    const [first] = await kept.answers(1);
+    assert.match(first!, /^HTTP\/1\.1 200 [^]*\r\nConnection: keep-alive\r\n/i);
+    // The slow count is still in flight: the kept-alive connection is not closed under the caller.
+    kept.socket.write('GET /healthz HTTP/1.1\r\nHost: podcount\r\n\r\n');
+    const [, second] = await kept.answers(2);
+    assert.match(second!, /^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n/i);
+    held.finish();
+    const [last] = await slow.answers(1);
+    assert.match(last!, /^HTTP\/1\.1 200 /);
+    assert.equal(await drained, 'drained');
+  });
+});

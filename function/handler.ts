@@ -76,7 +76,8 @@ async function route(app: App, req: IncomingMessage, res: ServerResponse, fields
       // What podcount shows about itself is for callers who may list everything it lists.
       if (checked) await checked.auth.authorize(checked.caller, checked.auth.scopeQuestion);
       const report = await diagnose(app);
-      if (checked && report.auth.mode === 'kubernetes') report.auth.caller = checked.caller.username;
+      // Callers are checked only with PODCOUNT_AUTH=kubernetes, whose auth report names the caller.
+      if (checked) Object.assign(report.auth, { caller: checked.caller.username });
       sendJson(res, 200, report);
       return 200;
     }

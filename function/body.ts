@@ -15,8 +15,9 @@ export function readBody(req: IncomingMessage & { rawBody?: Buffer }, limit: num
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        // Stop reading; the stream stays flowing without a listener, so the rest is discarded
+        // unbuffered (no resume() needed) and the response closes the connection.
         req.off('data', onData);
-        req.resume(); // discard the rest; the response closes the connection
         reject(tooLarge());
         return;
       }

@@ -134,14 +134,13 @@ export function createCallerAuth(o: CallerAuthOptions): CallerAuth {
     async warmUp(log) {
       const api = o.api;
       if (!api) return;
-      const own = readClaims(api.target.credentials.currentToken() ?? '')?.audiences ?? [];
-      const apiAudiences = own.filter((a) => audiences.includes(a));
+      const apiAudiences = readClaims(api.target.credentials.currentToken())?.audiences?.filter((a) => audiences.includes(a)) ?? [];
       if (apiAudiences.length > 0) {
         log.error({ audiences }, `PODCOUNT_AUTH_AUDIENCES includes ${apiAudiences.join(', ')}, the audience of podcount's own API token: callers would hand podcount tokens the API server accepts. Use an audience of podcount's own (the default, "podcount").`);
       }
       try {
         const missing = await missingReviewPermissions(api);
-        if (missing.length > 0) log.warn({ missing }, reviewsFixFor(serviceAccountOf(api.target.identity.username ?? '')));
+        if (missing.length > 0) log.warn({ missing }, reviewsFixFor(serviceAccountOf(api.target.identity.username)));
         else log.info({ audiences }, 'callers are checked: TokenReview for these audiences, then SubjectAccessReview for the list they ask');
       } catch (err) {
         log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not check whether podcount may review callers; every request will try');

@@ -44,7 +44,7 @@ export async function tokenReview(api: ApiClient, token: string, audiences: stri
   if (status.authenticated !== true || !status.user?.username) return { authenticated: false, error: status.error ?? 'not authenticated' };
   // The API's own advice: check that an audience we asked for came back, so an audience-unaware
   // authenticator cannot vouch for a token that was never meant for podcount.
-  const granted = (status.audiences ?? []).filter((a) => audiences.includes(a));
+  const granted = status.audiences?.filter((a) => audiences.includes(a)) ?? [];
   if (granted.length === 0) return { authenticated: false, error: `the TokenReview did not confirm an audience of ${audiences.join(', ')}` };
   const { username, uid, groups, extra } = status.user;
   const caller: Caller = { username, groups: groups ?? [], extra: extra ?? {} };

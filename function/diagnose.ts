@@ -136,7 +136,7 @@ export function judge(f: Findings, now: Date): Diagnostics {
   if (c.clusterWide.status === 'fulfilled') report.permissions.listPodsClusterWide = c.clusterWide.value;
   if (c.inOwnNamespace.status === 'fulfilled' && c.inOwnNamespace.value && ns) report.permissions.listPodsInOwnNamespace = { ...c.inOwnNamespace.value, namespace: ns };
 
-  const sa = serviceAccountOf(report.identity.username ?? '');
+  const sa = serviceAccountOf(report.identity.username);
   const needed = f.scope === 'cluster' ? report.permissions.listPodsClusterWide : report.permissions.listPodsInOwnNamespace;
   if (needed && !needed.allowed) {
     const where = f.scope === 'cluster' ? undefined : ns;

@@ -186,7 +186,7 @@ export function callerForbidden(username: string, namespace: string | undefined,
 /** A TokenReview or SubjectAccessReview the API server refused or could not answer: never a count. */
 export function fromReviewFailure(f: ApiFailure, who: Identity, resource: 'tokenreviews' | 'subjectaccessreviews'): PodcountError {
   if (f.status === 403) {
-    return new PodcountError(502, 'forbidden', f.message || `podcount may not create ${resource} (403).`, reviewsFixFor(serviceAccountOf(who.username ?? '')));
+    return new PodcountError(502, 'forbidden', f.message || `podcount may not create ${resource} (403).`, reviewsFixFor(serviceAccountOf(who.username)));
   }
   if (f.status === 401 || f.status === 429 || f.status >= 500) return callerCheckUnavailable(fromApiFailure(f, who));
   return new PodcountError(502, 'upstream_error', `The API server answered ${f.status} to a ${resource} request: ${f.message}`,

@@ -38,17 +38,18 @@ const INT32 = 2 ** 31;
 export function checkBinary(headers: Record<string, string | string[] | undefined>, body: Buffer): CheckedEvent {
   const at = (name: string): string | undefined => {
     const v = headers[`ce-${name}`];
-    return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : v;
+    return Array.isArray(v) ? v.join(', ') : v;
   };
   specversion(at('specversion'), 'binary');
   const [id, source, type] = REQUIRED.map((name) => required(name, at(name), 'binary'));
   for (const name of ['dataschema', 'subject', 'time'] as const) optional(name, at(name), 'binary');
   const contentType = headers['content-type'];
   const datacontenttype = optional('datacontenttype', Array.isArray(contentType) ? contentType.join(', ') : contentType, 'binary');
-  // Every other ce-* header is an extension (ce-data_base64 too: binary data is the body).
+  // Every other ce-* header is an extension (ce-data_base64 too: binary data is the body); one
+  // whose value is undefined is absent, as for the attributes above.
   const extensions: Record<string, unknown> = {};
   for (const header of Object.keys(headers)) {
-    if (header.startsWith('ce-') && !BINARY_HEADERS.has(header)) {
+    if (header.startsWith('ce-') && !BINARY_HEADERS.has(header) && headers[header] !== undefined) {
       extension(header.slice(3), headers[header], 'binary');
       extensions[header.slice(3)] = headers[header];
     }
@@ -123,7 +124,7 @@ function extension(name: string, value: unknown, mode: Mode): void {
   if (!ATTRIBUTE_NAME.test(name)) throw badEvent(what, 'has an invalid name: attribute names are lowercase letters a-z and digits only', mode);
   const ok = value === null || typeof value === 'string' || typeof value === 'boolean'
     || (typeof value === 'number' && Number.isInteger(value) && value >= -INT32 && value < INT32);
-  if (!ok) throw badEvent(what, `must be a string, a boolean or a 32-bit integer, not ${JSON.stringify(value)?.slice(0, 64) ?? typeof value}`, mode);
+  if (!ok) throw badEvent(what, `must be a string, a boolean or a 32-bit integer, not ${JSON.stringify(value).slice(0, 64)}`, mode);
 }
 
 /** What a JSON value is, for messages: "a number", "an object", "null". */
@@ -133,13 +134,13 @@ function kind(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
 
 /** RFC 3339 date-time: seconds and an offset required, every field in range (a leap second allowed). */
 export function isTimestamp(value: string): boolean {
   const m = RFC3339.exec(value);
   if (!m) return false;
-  const [year, month, day, hour, minute, second, , offsetHour = 0, offsetMinute = 0] = m.slice(1).map((x) => (x === undefined || x.startsWith('.') ? undefined : Number(x)));
+  const [year, month, day, hour, minute, second, offsetHour = 0, offsetMinute = 0] = m.slice(1).map((x) => (x === undefined ? undefined : Number(x)));
   const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
   return month! >= 1 && month! <= 12 && day! >= 1 && day! <= daysInMonth && hour! <= 23 && minute! <= 59 && second! <= 60 && offsetHour <= 23 && offsetMinute <= 59;
 }

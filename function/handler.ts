@@ -21,8 +21,9 @@ type LogFields = Record<string, unknown>;
 export function createHandler(app: App): Handler {
   return async (req, res) => {
     const started = performance.now();
-    // The path as sent, capped: a log line must stay a line whatever a caller sends.
-    const fields: LogFields = { method: req.method, path: (req.url ?? '/').split('?')[0]!.slice(0, 200) };
+    // The path as sent, capped: a log line must stay a line whatever a caller sends. (A server's
+    // request always has a url and a method; node's type leaves them optional for client responses.)
+    const fields: LogFields = { method: req.method, path: req.url!.split('?')[0]!.slice(0, 200) };
     // The HTTP header's trace now; once a CloudEvent is parsed, again with its extension (used when the header is absent or invalid).
     const header = { traceparent: req.headers['traceparent'], tracestate: req.headers['tracestate'] };
     traced(fields, traceContext({ header }));
@@ -60,8 +61,8 @@ interface Checked {
 type Retrace = (event: IncomingEvent) => TraceContext;
 
 async function route(app: App, req: IncomingMessage, res: ServerResponse, fields: LogFields, retrace: Retrace): Promise<number> {
-  const url = requestTarget(req.url);
-  const method = req.method ?? 'GET';
+  const url = requestTarget(req.url!);
+  const method = req.method!;
   // Every request but the readiness probe comes from a caller the API server vouches for, when asked to.
   const checked = url.pathname === '/healthz' ? undefined : await checkCaller(app, req, fields);
   switch (url.pathname) {
@@ -75,7 +76,8 @@ async function route(app: App, req: IncomingMessage, res: ServerResponse, fields
       // What podcount shows about itself is for callers who may list everything it lists.
       if (checked) await checked.auth.authorize(checked.caller, checked.auth.scopeQuestion);
       const report = await diagnose(app);
-      if (checked && report.auth.mode === 'kubernetes') report.auth.caller = checked.caller.username;
+      // Callers are checked only with PODCOUNT_AUTH=kubernetes, whose auth report names the caller.
+      if (checked) Object.assign(report.auth, { caller: checked.caller.username });
       sendJson(res, 200, report);
       return 200;
     }
@@ -128,10 +130,11 @@ async function count(app: App, req: IncomingMessage, res: ServerResponse, url: U
   // A rotated token noticed on a 401 and recovered from: worth a line, since the old one was revoked.
   if (result.credentialsReloaded) fields['credentialsReloaded'] = true;
   const answer = toAnswer(query, result, new Date());
-  Object.assign(fields, { count: answer.count, scope: answer.scope, namespace: answer.namespace, strategy: result.strategy, apiRequests: result.apiRequests, apiBytes: result.apiBytes });
-  if (query.labelSelector) fields['labelSelector'] = query.labelSelector;
-  if (query.fieldSelector) fields['fieldSelector'] = query.fieldSelector;
-  if (query.groupBy) fields['groupBy'] = query.groupBy;
+  // Fields left undefined (no selector, no groupBy) are left out of the line.
+  Object.assign(fields, {
+    count: answer.count, scope: answer.scope, namespace: answer.namespace, strategy: result.strategy, apiRequests: result.apiRequests, apiBytes: result.apiBytes,
+    labelSelector: query.labelSelector, fieldSelector: query.fieldSelector, groupBy: query.groupBy,
+  });
   if (!query.labelSelector && !query.fieldSelector) app.metrics.counted(query.namespace, answer.count, new Date(answer.countedAt));
 
   if (event) {
@@ -164,7 +167,7 @@ function webhookOptions(req: IncomingMessage, res: ServerResponse): number {
 }
 
 /** The request target as a URL: origin-form ("/x?y", even "//x") or absolute-form. */
-function requestTarget(target = '/'): URL {
+function requestTarget(target: string): URL {
   try {
     return target.startsWith('/') ? new URL(`http://podcount.invalid${target}`) : new URL(target);
   } catch {

@@ -73,15 +73,14 @@ function counter(registers: Registry[], name: string, help: string, value: () =>
 /**
  * The duration histogram, built from the recorder's bucket counts at scrape time. prom-client's
  * Histogram only takes observations one by one, so this is a collector of the shape its Registry
- * formats (the `get()` every metric has), which keeps the recorder O(1) per invocation.
+ * formats (the `get()` every metric has), which keeps the recorder O(1) per invocation. The Registry
+ * reads only its name and get(); `aggregator` would matter only to prom-client's cluster mode.
  */
 function durationHistogram(r: MetricsRecorder) {
   const name = 'podcount_invocation_duration_seconds';
   return {
     name,
     help: 'Time from request to answer, in seconds (readiness probes and scrapes excluded).',
-    type: 'histogram',
-    aggregator: 'sum',
     async get() {
       const values: MetricValueWithName<string>[] = [];
       let cumulative = 0;
@@ -92,7 +91,7 @@ function durationHistogram(r: MetricsRecorder) {
       values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: r.durationCount });
       values.push({ metricName: `${name}_sum`, labels: {}, value: r.durationSum });
       values.push({ metricName: `${name}_count`, labels: {}, value: r.durationCount });
-      return { name, help: this.help, type: 'histogram', aggregator: 'sum', values };
+      return { name, help: this.help, type: 'histogram', values };
     },
   };
 }

@@ -6,9 +6,9 @@ export interface ServiceAccountRef {
   name: string;
 }
 
-/** The ServiceAccount a username like system:serviceaccount:NS:NAME stands for, if it is one. */
-export function serviceAccountOf(username: string): ServiceAccountRef | undefined {
-  const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(username);
+/** The ServiceAccount a username like system:serviceaccount:NS:NAME stands for, if it is one (none when no user is known). */
+export function serviceAccountOf(username: string | null | undefined): ServiceAccountRef | undefined {
+  const m = username?.match(/^system:serviceaccount:([^:]+):([^:]+)$/);
   return m ? { namespace: m[1]!, name: m[2]! } : undefined;
 }
 

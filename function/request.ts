@@ -101,7 +101,7 @@ export function negotiate(accept: string | undefined): 'json' | 'text' | undefin
   let textSpecific = -1;
   for (const part of accept.split(',')) {
     // HTTP allows spaces around ";" (RFC 9110 OWS): "text/plain ; q=0.5" is text/plain.
-    const [type = '', ...params] = part.toLowerCase().split(';').map((p) => p.trim());
+    const [type, ...params] = part.toLowerCase().split(';').map((p) => p.trim());
     const qParam = params.find((p) => p.startsWith('q='));
     const q = qParam ? Math.min(1, Math.max(0, Number(qParam.slice(2)) || 0)) : 1;
     if (type === 'application/json') jsonSpecific = Math.max(jsonSpecific, q);

@@ -36,7 +36,8 @@ export async function selfReview(api: ApiClient): Promise<UserInfo | undefined> 
   try {
     res = await call(api, '/apis/authentication.k8s.io/v1/selfsubjectreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' });
   } catch (err) {
-    if ((err as PodcountError).status === 502 && ['forbidden', 'upstream_error'].includes((err as PodcountError).code)) return undefined;
+    // Both codes are 502s podcount makes of a 403 or an unexpected status (errors.ts).
+    if (['forbidden', 'upstream_error'].includes((err as PodcountError).code)) return undefined;
     throw err;
   }
   const info = (JSON.parse(res.body.toString('utf8')) as { status?: { userInfo?: { username?: string; groups?: string[] } } }).status?.userInfo;

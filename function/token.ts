@@ -28,7 +28,8 @@ export class FileToken {
   refresh(): boolean {
     const before = this.#value;
     this.#read(Date.now());
-    return this.#value !== undefined && this.#value !== before;
+    // A read never forgets a token, so a change always means a new one.
+    return this.#value !== before;
   }
 
   /** Why the last read failed; undefined when it succeeded. */
@@ -65,19 +66,22 @@ export interface TokenClaims {
   boundTo?: { kind: string; name: string };
 }
 
-export function readClaims(token: string): TokenClaims | undefined {
-  const payload = token.split('.')[1];
+export function readClaims(token: string | undefined): TokenClaims | undefined {
+  const payload = token?.split('.')[1];
   if (!payload) return undefined;
-  let c: Record<string, unknown>;
+  let json: unknown;
   try {
-    c = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    json = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
   } catch {
-    return undefined;
+    // Not JSON: no claims, as for any payload that is no object (below).
   }
+  // A caller's token can hold any JSON: only an object has claims.
+  if (typeof json !== 'object' || json === null) return undefined;
+  const c = json as Record<string, unknown>;
   const k8s = (c['kubernetes.io'] ?? {}) as Record<string, Record<string, string> | string | undefined>;
   const sa = k8s['serviceaccount'] as Record<string, string> | undefined;
   const namespace = typeof k8s['namespace'] === 'string' ? k8s['namespace'] : undefined;
-  const bound = (['pod', 'secret', 'node'] as const).find((kind) => typeof k8s[kind] === 'object');
+  const bound = (['pod', 'secret', 'node'] as const).find((kind) => typeof k8s[kind] === 'object' && k8s[kind] !== null);
   const time = (v: unknown) => (typeof v === 'number' ? new Date(v * 1000).toISOString() : undefined);
   const claims: TokenClaims = {};
   if (typeof c['iss'] === 'string') claims.issuer = c['iss'];

@@ -46,12 +46,13 @@ const ZERO_SPAN = '0'.repeat(16);
  * receivers keep traces from newer senders. Version ff, upper case, all-zero ids: undefined.
  */
 export function parseTraceparent(value: unknown): ParsedParent | undefined {
-  if (typeof value !== 'string' || value.length < 55) return undefined;
+  if (typeof value !== 'string') return undefined;
   const version = value.slice(0, 2);
   if (!HEX.test(version) || version === 'ff') return undefined;
   if (version === '00' ? value.length !== 55 : value.length > 55 && value[55] !== '-') return undefined;
-  const [v, traceId, parentId, flags] = value.slice(0, 55).split('-');
-  if (v !== version || traceId?.length !== 32 || parentId?.length !== 16 || flags?.length !== 2) return undefined;
+  // Fields of these lengths fill the 55 characters only when the first '-' follows the version's two hex digits.
+  const [, traceId, parentId, flags] = value.slice(0, 55).split('-');
+  if (traceId?.length !== 32 || parentId?.length !== 16 || flags?.length !== 2) return undefined;
   if (!HEX.test(traceId) || !HEX.test(parentId) || !HEX.test(flags)) return undefined;
   if (traceId === ZERO_TRACE || parentId === ZERO_SPAN) return undefined;
   return { traceId, parentId, flags };

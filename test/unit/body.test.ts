@@ -26,6 +26,10 @@ test('a streamed body past the limit is 413 at the chunk that crosses it, and th
   req.write('def');
   await assert.rejects(body, is(413, 'body_too_large'));
   assert.equal(req.isPaused(), false, 'resumed: the rest drains instead of stalling the socket');
+  assert.equal(req.listenerCount('data'), 0, 'podcount stops reading the body at the limit');
+  for (let i = 0; i < 64; i++) assert.equal(req.write(Buffer.alloc(1024)), true, 'the rest is accepted as it comes, not held back');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(req.readableLength, 0, 'the rest is discarded, not buffered');
 });
 
 test('a declared Content-Length past the limit is 413 before anything is read; one at the limit is read', async () => {

@@ -403,3 +403,83 @@ test('without an API client the caller checks say why, and the warm-up has nothi
   await none.warmUp(app.log);
   assert.deepEqual(app.lines, []);
 });
+
+test('the warm-up copes with an own credential that is no JWT (client certificate, opaque token)', async () => {
+  for (const token of [undefined, 'opaque-token']) {
+    const api = stubApi(() => apiResponse(201, { status: { allowed: true } }), token ? { token } : {});
+    const app = stubApp();
+    await createCallerAuth({ api, why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes' }), scopeNamespace: undefined }).warmUp(app.log);
+    assert.deepEqual(app.lines.map((l) => [l.level, l.msg]), [['info', 'callers are checked: TokenReview for these audiences, then SubjectAccessReview for the list they ask']], String(token));
+  }
+});
+
+test('the warm-up names every configured audience podcount\'s own API token carries, with the configured list', async () => {
+  const own = ['https://kubernetes.default.svc.cluster.local', 'k3s'];
+  const api = stubApi(() => apiResponse(201, { status: { allowed: true } }), { token: jwt({ aud: own }) });
+  const app = stubApp();
+  const configured = ['podcount', 'k3s', 'https://kubernetes.default.svc.cluster.local'];
+  await createCallerAuth({ api, why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes', PODCOUNT_AUTH_AUDIENCES: configured.join(',') }), scopeNamespace: undefined }).warmUp(app.log);
+  const error = app.lines.find((l) => l.level === 'error');
+  assert.deepEqual(error?.['audiences'], configured);
+  assert.match(error!.msg, /^PODCOUNT_AUTH_AUDIENCES includes https:\/\/kubernetes\.default\.svc\.cluster\.local, k3s, the audience of podcount's own API token/);
+});
+
+test('one user seen through two tokens shares its decisions whatever order the review lists its extra keys in', async () => {
+  const extra = { 'authentication.kubernetes.io/credential-id': ['JTI=x'], 'authentication.kubernetes.io/pod-name': ['web-1'] };
+  const reordered = Object.fromEntries(Object.entries(extra).reverse());
+  const one = sa('team-a', 'alice');
+  const two = sa('team-a', 'alice', { exp: NOW + 7_200_000 });
+  let accessReviews = 0;
+  const api = stubApi((_m, path, body: any) => {
+    if (path.endsWith('/tokenreviews')) {
+      const user = { ...userOf('team-a', 'alice'), extra: body.spec.token === one ? extra : reordered };
+      return apiResponse(201, { status: { authenticated: true, user, audiences: ['podcount'] } });
+    }
+    accessReviews += 1;
+    return apiResponse(201, { status: { allowed: true } });
+  });
+  const a = createCallerAuth({ api, why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes' }), scopeNamespace: undefined, now: () => NOW });
+  const first = await a.authenticate(`Bearer ${one}`);
+  const second = await a.authenticate(`Bearer ${two}`);
+  assert.deepEqual(Object.keys(second.extra), Object.keys(reordered));
+  await a.authorize(first, { namespace: 'shop' });
+  await a.authorize(second, { namespace: 'shop' });
+  assert.equal(accessReviews, 1);
+});
+
+test('a token whose payload is JSON null, or names a null pod, is a 401 like any token the API server refuses, not a 500', async () => {
+  const api = stubApi(() => apiResponse(201, { status: { user: {}, error: 'invalid bearer token' } }));
+  const a = createCallerAuth({ api, why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes' }), scopeNamespace: undefined, now: () => NOW });
+  for (const payload of ['null', '{"kubernetes.io":{"pod":null}}']) {
+    const e = await rejection(a.authenticate(`Bearer e30.${Buffer.from(payload).toString('base64url')}.sig`));
+    assert.deepEqual([e.status, e.code, e.message], [401, 'caller_unauthenticated', 'The API server does not accept the token (TokenReview).'], payload);
+  }
+});
+
+test('the warm-up reads no audience from an own JWT that carries none', async () => {
+  const api = stubApi(() => apiResponse(201, { status: { allowed: true } }), { token: jwt({ sub: 'system:serviceaccount:podcount:podcount' }) });
+  const app = stubApp();
+  await createCallerAuth({ api, why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes' }), scopeNamespace: undefined }).warmUp(app.log);
+  assert.deepEqual(app.lines.map((l) => l.level), ['info']);
+});
+
+test('a question of up to 200 characters is its own cache key; a longer one is hashed', async () => {
+  const { ReviewCache } = await import('../../function/review-cache.ts');
+  const seen: string[] = [];
+  const original = ReviewCache.prototype.get;
+  ReviewCache.prototype.get = function (this: InstanceType<typeof ReviewCache>, key: string, ...rest: never[]) {
+    seen.push(key);
+    return (original as (...args: unknown[]) => Promise<unknown>).call(this, key, ...rest);
+  } as typeof original;
+  try {
+    const a = auth(server());
+    const alice = await a.authenticate(`Bearer ${ALICE}`);
+    // ["shop","<selector>",null] is 16 characters around the selector.
+    await a.authorize(alice, { namespace: 'shop', labelSelector: 'a'.repeat(184) });
+    await a.authorize(alice, { namespace: 'shop', labelSelector: 'a'.repeat(185) });
+  } finally {
+    ReviewCache.prototype.get = original;
+  }
+  assert.equal(seen[1]!.split('\n')[1], JSON.stringify(['shop', 'a'.repeat(184), null]));
+  assert.match(seen[2]!.split('\n')[1]!, /^[A-Za-z0-9_-]{43}$/);
+});

@@ -123,3 +123,41 @@ test('judge: every finding becomes a report field or a problem, each said once',
   const nobody = judge(findings({ clusterWide: ok({ allowed: false }), inOwnNamespace: ok({ allowed: false }), self: ok(undefined), claims: { expiresAt: claims.expiresAt } }), NOW);
   assert.deepEqual(nobody.problems.map((p) => [p.message, p.hint]), [['podcount may not list pods at the cluster scope, which PODCOUNT_SCOPE=cluster needs.', 'Grant "list" on "pods" to this identity.']]);
 });
+
+test('without a cluster connection the report says its config source is none', async () => {
+  const d = await diagnose(stubApp({ why: 'no kubeconfig found' }), NOW);
+  assert.deepEqual([d.config.source, d.config.server, d.problems.map((p) => p.message)], ['none', null, ['no kubeconfig found']]);
+});
+
+test('the token section shows every claim read, and an expiry only when the token has one', () => {
+  const bound = judge(findings({ claims: { ...claims, issuer: 'https://kubernetes.default.svc', boundTo: { kind: 'pod', name: 'web-1' } } }), NOW);
+  assert.deepEqual(bound.token, { ...claims, issuer: 'https://kubernetes.default.svc', boundTo: { kind: 'pod', name: 'web-1' }, expiresInSeconds: 3600 });
+  const legacy = judge(findings({ claims: { serviceAccount: { namespace: 'kube-system', name: 'default' } } }), NOW);
+  assert.deepEqual(legacy.token, { serviceAccount: { namespace: 'kube-system', name: 'default' } }, 'a legacy token never expires');
+  assert.equal(legacy.ok, true);
+});
+
+test('token problems come with their fix: a projected token for an expired one, the mount for an unreadable one', () => {
+  const expired = judge(findings({ claims: { ...claims, expiresAt: '2026-11-23T06:00:00.000Z' } }), NOW);
+  assert.equal(expired.problems[0]?.hint, 'The kubelet refreshes projected tokens; an expired one means the file is not a projected token (a copied Secret?) or the kubelet cannot reach the API server.');
+  const missing = judge(findings({ claims: undefined }), NOW);
+  assert.deepEqual(missing.problems, [{ code: 'token_unreadable', message: 'No readable token at /sa/token.', hint: 'Mount the ServiceAccount token (automountServiceAccountToken must not be false).' }]);
+  const stale = judge(findings({ credentialsError: '/sa/token is empty' }), NOW);
+  assert.equal(stale.problems[0]?.hint, 'Mount the ServiceAccount token (automountServiceAccountToken must not be false).');
+});
+
+test('a permission check that failed shows as null (not as an answer) next to its problem', () => {
+  const down = fromApiFailure({ status: 503, message: 'etcd down' }, identity);
+  const d = judge(findings({ clusterWide: failed(down), inOwnNamespace: failed(down) }), NOW);
+  assert.deepEqual(d.permissions, { listPodsClusterWide: null, listPodsInOwnNamespace: null });
+  assert.deepEqual(JSON.parse(JSON.stringify(d)).permissions, { listPodsClusterWide: null, listPodsInOwnNamespace: null });
+  assert.deepEqual(d.problems.map((p) => p.code), ['cluster_unavailable']);
+});
+
+test('cluster scope without the cluster-wide grant names the namespace it may list in, or only the missing grant when it knows none', () => {
+  const mismatch = judge(findings({ clusterWide: ok({ allowed: false }) }), NOW);
+  assert.equal(mismatch.problems[1]?.message, 'podcount may list pods in its namespace podcount but not cluster-wide.');
+  const noNamespace = judge(findings({ clusterWide: ok({ allowed: false }), inOwnNamespace: ok(undefined) }, { config: { source: 'in-cluster', server: 'https://10.0.0.1:443', namespace: null, serviceAccountDir: '/sa', notes: [] } }), NOW);
+  assert.deepEqual(noNamespace.problems.map((p) => p.code), ['forbidden']);
+  assert.equal(noNamespace.permissions.listPodsInOwnNamespace, null);
+});

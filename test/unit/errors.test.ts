@@ -96,3 +96,60 @@ test('401 from the API server names the ServiceAccount, or the user, or nothing 
   assert.match(hint(), /the ServiceAccount still exists/);
   assert.match(hint(), /The token in \/t was not accepted \(Unauthorized\)/);
 });
+
+test('a binary-mode event error names the header only for a bare attribute name', async () => {
+  const { badEvent } = await import('../../function/errors.ts');
+  assert.equal(badEvent('id', 'is empty', 'binary').message, 'Not a valid CloudEvent: id (header ce-id) is empty.');
+  assert.equal(badEvent('datacontenttype', 'is empty', 'binary').message, 'Not a valid CloudEvent: datacontenttype (header Content-Type) is empty.');
+  // Descriptions already say where the fault is (or are not one header): no header is added to them.
+  assert.equal(badEvent('extension "a_b" (header ce-a_b)', 'has an invalid name', 'binary').message, 'Not a valid CloudEvent: extension "a_b" (header ce-a_b) has an invalid name.');
+  assert.equal(badEvent('the event data', 'is missing', 'binary').message, 'Not a valid CloudEvent: the event data is missing.');
+  assert.equal(badEvent('id', 'is empty', 'structured').message, 'Not a valid CloudEvent: id is empty.');
+});
+
+test('a list a breakdown cannot read is a 502 upstream_error that says to count without groupBy', async () => {
+  const { upstreamUnexpected } = await import('../../function/errors.ts');
+  const e = upstreamUnexpected('a pod without status.phase');
+  assert.deepEqual([e.status, e.code, e.message], [502, 'upstream_error', 'The API server sent a pod without status.phase.']);
+  assert.match(e.hint, /count without groupBy.*GET \/diagnostics/);
+});
+
+test('an unknown groupBy is quoted (at most 80 characters) and the choices listed in message and hint', async () => {
+  const { badGroupBy } = await import('../../function/errors.ts');
+  const e = badGroupBy('x'.repeat(200), 'query', ['namespace', 'phase', 'node']);
+  assert.deepEqual([e.status, e.code], [400, 'bad_parameter']);
+  assert.equal(e.message, `query groupBy "${'x'.repeat(80)}" is not one of namespace, phase, node.`);
+  assert.equal(e.hint, 'groupBy is one of namespace, phase, node, e.g. ?groupBy=namespace; omit it for the plain count.');
+});
+
+test('a connect timeout (undici: "Connect Timeout Error") is "did not answer in time", not "cannot reach"', () => {
+  const e = fromNetworkError(Object.assign(new Error('Connect Timeout Error'), { code: 'UND_ERR_CONNECT_TIMEOUT' }), 'https://s', undefined);
+  assert.equal(e.message, 'The API server at https://s did not answer in time.');
+});
+
+test('a very long request target or path is quoted in at most 100 characters', async () => {
+  const { badRequestTarget, notFound } = await import('../../function/errors.ts');
+  const long = `/${'p'.repeat(300)}`;
+  assert.equal(badRequestTarget(long).message, `The request target ${JSON.stringify(long.slice(0, 100))} is not a URL path.`);
+  assert.equal(notFound(long).message, `Nothing at ${JSON.stringify(long.slice(0, 100))}.`);
+});
+
+test('a caller\'s 401 says which problem its token has, in its own words', async () => {
+  const { callerUnauthenticated } = await import('../../function/errors.ts');
+  const message = (...args: Parameters<typeof callerUnauthenticated>) => callerUnauthenticated(...args).message;
+  assert.equal(message('audience', ['podcount', 'podcount.example.com'], { tokenAudiences: ['https://kubernetes.default.svc', 'vault'] }),
+    'The token is for audience "https://kubernetes.default.svc", "vault", not one podcount accepts ("podcount", "podcount.example.com").');
+  assert.equal(message('audience', ['podcount']), 'The token is for audience (none), not one podcount accepts ("podcount").');
+  assert.equal(message('audience', ['podcount'], { tokenAudiences: [] }), 'The token is for audience (none), not one podcount accepts ("podcount").');
+  assert.equal(message('expired', ['podcount'], { expiresAt: '2026-11-23T06:00:00.000Z' }), 'The token expired at 2026-11-23T06:00:00.000Z.');
+  assert.equal(message('expired', ['podcount']), 'The token expired.');
+  assert.equal(message('rejected', ['podcount']), 'The API server does not accept the token (TokenReview).');
+  assert.equal(message('malformed', ['podcount']), 'The Authorization header is not "Bearer <token>".');
+});
+
+test('podcount refused the reviews under an identity it cannot name: the fix has placeholders for its ServiceAccount', async () => {
+  const { fromReviewFailure } = await import('../../function/errors.ts');
+  const e = fromReviewFailure({ status: 403, message: '' }, { source: 'in-cluster', tokenPath: '/t' }, 'subjectaccessreviews');
+  assert.deepEqual([e.status, e.code, e.message], [502, 'forbidden', 'podcount may not create subjectaccessreviews (403).']);
+  assert.match(e.hint, /--serviceaccount=<namespace>:<name>/);
+});

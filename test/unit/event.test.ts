@@ -67,8 +67,8 @@ test('invalid events are 400 bad_event naming the attribute (and the header, in 
 });
 
 test('RFC 3339 timestamps: seconds and an offset required, every field in range', () => {
-  for (const ok of ['2018-04-05T17:31:00Z', '2018-04-05t17:31:00.123456789z', '2018-04-05T18:31:00+01:00', '2016-12-31T23:59:60Z', '2024-02-29T00:00:00-23:59']) assert.equal(isTimestamp(ok), true, ok);
-  for (const bad of ['2018-04-05T18:31Z', '2018-04-05T18:31:00', '2018-04-05T18:31:00+25:00', '2018-04-05T18:31:00+05', '2018-13-01T00:00:00Z', '2023-02-29T00:00:00Z', '2018-04-05T24:00:00Z', '2018-04-05T18:31:00+01:60', 'lunchtime']) {
+  for (const ok of ['2018-04-05T17:31:00Z', '2018-04-05t17:31:00.123456789z', '2018-04-05T18:31:00+01:00', '2016-12-31T23:59:60Z', '2024-02-29T00:00:00-23:59', '2018-01-01T00:00:00Z', '2018-12-31T23:59:59.5+23:00']) assert.equal(isTimestamp(ok), true, ok);
+  for (const bad of ['2018-04-05T18:31Z', '2018-04-05T18:31:00', '2018-04-05T18:31:00+25:00', '2018-04-05T18:31:00+05', '2018-13-01T00:00:00Z', '2018-00-10T00:00:00Z', '2018-04-00T00:00:00Z', '2023-02-29T00:00:00Z', '2018-04-31T00:00:00Z', '2018-04-05T24:00:00Z', '2018-04-05T18:60:00Z', '2018-04-05T18:31:61Z', '2018-04-05T18:31:00+01:60', 'lunchtime']) {
     assert.equal(isTimestamp(bad), false, bad);
   }
 });
@@ -159,6 +159,40 @@ test('event data in any JSON media type narrows; blank or null data narrows noth
 test('CloudEvent detection needs only one of its marks', () => {
   assert.equal(isCloudEvent({ 'ce-id': 'x' }), true);
   assert.equal(isCloudEvent({ 'ce-specversion': '1.0' }), true);
+  assert.equal(isCloudEvent({ 'ce-source': '/s' }), true);
+  assert.equal(isCloudEvent({ 'ce-type': 't' }), true);
+  assert.equal(isCloudEvent({ 'ce-subject': 's', 'ce-traceparent': 'x' }), false, 'optional attributes alone mark nothing');
   assert.equal(isCloudEvent({ 'content-type': 'Application/CloudEvents+JSON; charset=utf-8' }), true);
   assert.equal(isCloudEvent({}), false);
+});
+
+/** The bad_event_data message parseEvent rejects with (the hint is checked by refuses()). */
+async function unusable(headers: Record<string, string>, body: string): Promise<string> {
+  try {
+    await parseEvent(headers, Buffer.from(body));
+  } catch (err) {
+    assert.ok(err instanceof PodcountError && err.code === 'bad_event_data', String(err));
+    return err.message;
+  }
+  return assert.fail('accepted');
+}
+const cannot = (what: string) => `The event is a valid CloudEvent, but podcount cannot use its data: ${what}.`;
+
+test('data podcount cannot use is described: its media type and first 40 characters, or the JSON kind it is', async () => {
+  const json = { ...binary, 'content-type': 'application/json' };
+  assert.equal(await unusable({ ...binary, 'content-type': 'text/plain' }, 't'.repeat(100)), cannot(`it is text/plain ("${'t'.repeat(40)}")`));
+  assert.equal(await unusable(structured, event({ data: 's'.repeat(100) })), cannot(`it is the JSON string "${'s'.repeat(40)}", not an object`));
+  assert.equal(await unusable(structured, event({ data: 'null' })), cannot('it is the JSON string "null", not an object'));
+  assert.equal(await unusable(structured, event({ data: '[1]' })), cannot('it is the JSON string "[1]", not an object'));
+  assert.equal(await unusable(json, '"a string"'), cannot('it is a JSON string, not an object'));
+  assert.equal(await unusable(json, 'false'), cannot('it is a JSON boolean, not an object'));
+  assert.equal(await unusable(json, '3'), cannot('it is a JSON number, not an object'));
+  assert.equal(await unusable(json, '[]'), cannot('it is a JSON array, not an object'));
+  assert.equal(await unusable(json, '{not json'), cannot('it is not valid JSON although its media type is application/json'));
+  assert.equal(await unusable(binary, '{not json'), cannot('it is not valid JSON although its media type is unset (JSON)'));
+});
+
+test('a media type is read without its parameters and the blanks around them', async () => {
+  assert.deepEqual((await parseEvent({ ...binary, 'content-type': 'application/json ; charset=utf-8' }, Buffer.from('{"namespace":"a"}'))).query, { namespace: 'a' });
+  assert.equal(isCloudEvent({ 'content-type': 'application/cloudevents+json ;charset=utf-8' }), true);
 });

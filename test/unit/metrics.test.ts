@@ -20,6 +20,7 @@ test('invocations by status and strategy, durations in cumulative buckets, API r
   r.read(1, 1230);
   r.read(2, 70_000);
   r.coalesced();
+  r.coalesced();
   r.ready(0.0625);
   const { contentType, body } = await exposition(r);
   assert.equal(contentType, 'text/plain; version=0.0.4; charset=utf-8');
@@ -30,6 +31,7 @@ test('invocations by status and strategy, durations in cumulative buckets, API r
   assert.equal(sample(m, 'podcount_invocations_total'), 5);
   const histogram = m.get('podcount_invocation_duration_seconds')!;
   assert.equal(histogram.type, 'HISTOGRAM');
+  assert.equal(histogram.help, 'Time from request to answer, in seconds (readiness probes and scrapes excluded).');
   const { buckets, count, sum } = histogram.metrics[0]!;
   assert.equal(count, '5');
   assert.ok(Math.abs(Number(sum) - 60.3065) < 1e-9);
@@ -43,7 +45,7 @@ test('invocations by status and strategy, durations in cumulative buckets, API r
   assert.equal(buckets!['+Inf'], '5');
   assert.equal(sample(m, 'podcount_api_requests_total'), 3);
   assert.equal(sample(m, 'podcount_api_response_bytes_total'), 71_230);
-  assert.equal(sample(m, 'podcount_coalesced_callers_total'), 1);
+  assert.equal(sample(m, 'podcount_coalesced_callers_total'), 2);
   assert.equal(sample(m, 'podcount_start_to_ready_seconds'), 0.0625);
   for (const name of ['podcount_invocations_total', 'podcount_api_requests_total', 'podcount_coalesced_callers_total']) assert.equal(m.get(name)!.type, 'COUNTER');
 
@@ -52,6 +54,13 @@ test('invocations by status and strategy, durations in cumulative buckets, API r
   const again = parseMetrics((await exposition(r)).body);
   assert.equal(sample(again, 'podcount_invocations_total'), 6);
   assert.equal(sample(again, 'podcount_api_requests_total'), 3);
+});
+
+test('a duration exactly on a bucket\'s bound counts in that bucket (le: less than or equal)', async () => {
+  const r = new MetricsRecorder();
+  for (const le of DURATION_BUCKETS) r.invocation(200, 'remainingItemCount', le);
+  const { buckets } = parseMetrics((await exposition(r)).body).get('podcount_invocation_duration_seconds')!.metrics[0]!;
+  assert.deepEqual(DURATION_BUCKETS.map((le) => buckets![String(le)]), DURATION_BUCKETS.map((_, i) => String(i + 1)));
 });
 
 test('the last unfiltered count per scope, bounded: the least recently counted namespace goes first', async () => {
@@ -68,6 +77,21 @@ test('the last unfiltered count per scope, bounded: the least recently counted n
   m = parseMetrics((await exposition(r)).body);
   assert.equal(m.get('podcount_last_count')!.metrics.length, MAX_SCOPES);
   assert.equal(m.get('podcount_last_count')!.metrics.some((s) => s.labels?.['scope'] === 'cluster'), false, 'the oldest scope was dropped');
+  assert.equal(m.get('podcount_last_count_timestamp_seconds')!.metrics.length, MAX_SCOPES);
+  assert.equal(m.get('podcount_last_count_timestamp_seconds')!.metrics.some((s) => s.labels?.['scope'] === 'cluster'), false, 'its timestamp with it');
+});
+
+test('a scope counted again is the most recently counted: the bound drops the one counted longest ago, not the first ever counted', async () => {
+  const r = new MetricsRecorder();
+  r.counted(undefined, 32, new Date(1_700_000_000_000));
+  for (let i = 0; i < MAX_SCOPES - 1; i++) r.counted(`ns-${i}`, i, new Date(1_700_000_000_000));
+  r.counted(undefined, 33, new Date(1_700_000_009_000));
+  r.counted('one-more', 1, new Date(1_700_000_010_000));
+  const m = parseMetrics((await exposition(r)).body);
+  assert.equal(sample(m, 'podcount_last_count', { scope: 'cluster' }), 33, 'the cluster, counted again, stays');
+  assert.equal(sample(m, 'podcount_last_count_timestamp_seconds', { scope: 'cluster' }), 1_700_000_009);
+  assert.equal(m.get('podcount_last_count')!.metrics.some((s) => s.labels?.['namespace'] === 'ns-0'), false, 'ns-0 was counted longest ago');
+  assert.equal(sample(m, 'podcount_last_count', { namespace: 'one-more' }), 1);
 });
 
 test('start to ready is 0 until podcount\'s server listens; the first ready wins', async () => {

@@ -7,6 +7,8 @@ test('a username is a ServiceAccount only when it is exactly system:serviceaccou
   for (const u of ['alice', 'x-system:serviceaccount:apps:podcount', 'system:serviceaccount:apps:podcount:extra', 'system:serviceaccount:apps']) {
     assert.equal(serviceAccountOf(u), undefined, u);
   }
+  assert.equal(serviceAccountOf(undefined), undefined, 'no user known: no ServiceAccount');
+  assert.equal(serviceAccountOf(null), undefined);
 });
 
 test('how to get a token names the first accepted audience and the caller\'s account when known', () => {

@@ -113,3 +113,63 @@ test('content negotiation weighs q-values, wildcards and case like HTTP says', (
   assert.equal(negotiate('text/plain;q=junk, application/json;q=0.1'), 'json', 'an unreadable q counts as 0');
   assert.equal(negotiate('text/plain;level=1;q=0.2, application/json;q=0.1'), 'text');
 });
+
+/** The hint of the 400 that `fn` throws: what the caller is told to do. */
+function hintOf(fn: () => unknown): { code: string; message: string; hint: string } {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof PodcountError && err.status === 400, String(err));
+    return { code: err.code, message: err.message, hint: err.hint };
+  }
+  throw new Error('expected a 400');
+}
+
+test('a repeated parameter is a 400 that says how often it came and to give it once (groupBy: with its choices)', () => {
+  assert.deepEqual(hintOf(() => parse('namespace=a&namespace=b&namespace=c')),
+    { code: 'bad_parameter', message: 'Parameter namespace is given 3 times.', hint: 'Give namespace once.' });
+  assert.deepEqual(hintOf(() => parse('groupBy=phase&groupBy=node')),
+    { code: 'bad_parameter', message: 'Parameter groupBy is given 2 times.', hint: 'Give groupBy once: one of namespace, phase, node.' });
+});
+
+test('a field given differently in the URL and the event data is a 400 that quotes both and says to give it once', () => {
+  assert.deepEqual(hintOf(() => mergeQueries({ namespace: 'a' }, { namespace: 'b' })),
+    { code: 'bad_parameter', message: 'namespace is "a" in the URL but "b" in the event data.', hint: 'Give namespace in one place.' });
+});
+
+test('an unknown field is a 400 whose hint lists the fields podcount understands with an example', () => {
+  assert.equal(hintOf(() => parse('pods=1')).hint,
+    'podcount understands namespace, labelSelector, fieldSelector, groupBy; e.g. ?namespace=default&labelSelector=app%3Dweb&groupBy=phase.');
+});
+
+test('an event data field that is not a string is a 400 bad_parameter whose hint shows that field as a string', () => {
+  const wrong = (field: string) => hintOf(() => toCountQuery({ [field]: 7 }, cluster, undefined, 'event data'));
+  assert.deepEqual(wrong('namespace'), { code: 'bad_parameter', message: 'event data field namespace must be a string, got number.', hint: 'Send namespace as a string, e.g. "default".' });
+  assert.equal(wrong('labelSelector').hint, 'Send labelSelector as a string, e.g. "app=web".');
+  assert.equal(wrong('fieldSelector').hint, 'Send fieldSelector as a string, e.g. "status.phase=Running".');
+  assert.equal(wrong('groupBy').hint, 'Send groupBy as a string, e.g. "namespace".');
+});
+
+test('an empty or malformed namespace is a 400 whose hint says what a namespace may be', () => {
+  assert.equal(hintOf(() => parse('namespace=')).hint, 'Omit namespace to count the whole cluster, or name one, e.g. namespace=default.');
+  assert.equal(hintOf(() => parse('namespace=Team_A')).hint,
+    'A namespace is a DNS-1123 label: at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit.');
+});
+
+test('a namespace-scoped podcount asked for another namespace names its own in the 400', () => {
+  assert.deepEqual(hintOf(() => parse('namespace=team-b', namespaced, 'team-a')), {
+    code: 'namespace_not_allowed',
+    message: 'This podcount counts only its own namespace "team-a" (PODCOUNT_SCOPE=namespace).',
+    hint: 'Omit namespace, or deploy podcount with cluster scope (a ClusterRoleBinding) to count team-b.',
+  });
+});
+
+test('a selector too long or with control characters is a 400 whose hint names the selector and the fix', () => {
+  assert.equal(hintOf(() => parse(`labelSelector=${'a'.repeat(4097)}`)).hint, 'Shorten labelSelector.');
+  assert.equal(hintOf(() => parse('fieldSelector=a%00b')).hint, 'Send fieldSelector as plain text, e.g. app=web,tier!=cache.');
+});
+
+test('an explicit text/plain;q=0 refuses text whatever text/* says', () => {
+  assert.equal(negotiate('text/plain;q=0, text/*'), undefined);
+  assert.equal(negotiate('text/plain;q=0, */*;q=0.5, application/json;q=0.4'), 'json');
+});

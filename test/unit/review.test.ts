@@ -40,3 +40,16 @@ test('the server version is its gitVersion; a failure is a PodcountError', async
   assert.equal(await serverVersion(stubApi(() => apiResponse(200, { gitVersion: 'v1.36.3' }))), 'v1.36.3');
   await assert.rejects(serverVersion(stubApi(() => apiResponse(500, { message: 'x' }))), PodcountError);
 });
+
+test('a self review answered 200 (not 201) is read like any other; one without a status says nothing', async () => {
+  assert.deepEqual(await accessReview(stubApi(() => apiResponse(200, { status: { allowed: true } })), 'team'), { allowed: true });
+  assert.deepEqual(await selfReview(stubApi(() => apiResponse(200, { status: { userInfo: { username: 'u', groups: ['g'] } } }))), { username: 'u', groups: ['g'] });
+  assert.equal(await selfReview(stubApi(() => apiResponse(201, {}))), undefined);
+});
+
+test('the server version is asked for as JSON at /version', async () => {
+  const asked: unknown[] = [];
+  const api = { ...stubApi(() => apiResponse(200, {})), get: async (path: string, accept: string) => (asked.push([path, accept]), apiResponse(200, { gitVersion: 'v1.34.1' })) };
+  assert.equal(await serverVersion(api), 'v1.34.1');
+  assert.deepEqual(asked, [['/version', 'application/json']]);
+});

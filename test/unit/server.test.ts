@@ -3,6 +3,7 @@
 // is closed, and a request that never ends cannot hold the drain past its timeout.
 import assert from 'node:assert/strict';
 import { Agent, get } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { CountResult } from '../../function/count.ts';
 import { createHandler } from '../../function/handler.ts';
@@ -38,6 +39,9 @@ test('the server is built not listening; once listening it says where and warms 
     assert.equal(res.headers.get('connection'), 'keep-alive', 'connections are kept alive until a drain');
     await res.body?.cancel();
     assert.equal(app.calls.warmUp, 1);
+    // Seconds from the process's start, read after listening: no later than now.
+    const ready = app.metrics.startToReadySeconds;
+    assert.ok(ready !== undefined && ready > 0 && ready <= performance.now() / 1000, `start to ready in seconds: ${ready}`);
   } finally {
     await new Promise((resolve) => s.server.close(resolve));
   }
@@ -114,4 +118,97 @@ test('a drain ends once the last answer is sent: podcount closes kept-alive conn
     busy.destroy();
   }
   assert.equal(app.lines.some((l) => l.msg.startsWith('drain timeout')), false);
+});
+
+/** A raw connection to `url`, and everything it has received so far; `ended` resolves when podcount closes it. */
+function rawConnection(url: string) {
+  const { hostname, port } = new URL(url);
+  const socket: Socket = connect(Number(port), hostname);
+  let received = '';
+  const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  socket.on('data', (d) => { received += String(d); });
+  socket.on('error', () => undefined);
+  /** Resolves once `n` answers have come in full (head, and a body of its content-length); rejects if the connection closes first. */
+  const answers = (n: number) => new Promise<string[]>((resolve, reject) => {
+    const complete = (p: string) => {
+      const [head, body] = p.split('\r\n\r\n');
+      const length = /\r\ncontent-length: (\d+)/i.exec(head ?? '')?.[1];
+      return body !== undefined && length !== undefined && Buffer.byteLength(body) >= Number(length);
+    };
+    const check = () => {
+      const parts = received.split(/(?=HTTP\/1\.1 )/).filter(complete);
+      if (parts.length >= n) { socket.off('data', check); resolve(parts); }
+    };
+    socket.on('data', check);
+    socket.once('close', () => reject(new Error(`the connection closed after ${JSON.stringify(received)}`)));
+    check();
+  });
+  return { socket, ended, answers };
+}
+
+const until = async (condition: () => boolean) => {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+};
+
+test('outside a drain, a kept-alive connection stays open for the caller\'s next request', { timeout: 30_000 }, async () => {
+  const app = stubApp();
+  await withServer(app, async (url, s) => {
+    s.server.keepAliveTimeout = 0; // only podcount closing the connection could end it
+    const c = rawConnection(url);
+    c.socket.write('GET /healthz HTTP/1.1\r\nHost: podcount\r\n\r\n');
+    await c.answers(1);
+    await until(() => s.inFlight === 0);
+    c.socket.write('GET / HTTP/1.1\r\nHost: podcount\r\n\r\n');
+    const [, second] = await c.answers(2);
+    assert.match(second!, /^HTTP\/1\.1 200 /);
+    assert.match(second!, /"count":32/);
+    c.socket.destroy();
+  });
+});
+
+test('a request that arrives during a drain on a connection still busy is answered with Connection: close', { timeout: 30_000 }, async () => {
+  const held = heldCount();
+  const app = stubApp({ env: { PODCOUNT_DRAIN_TIMEOUT_MS: '600000' }, count: held.count });
+  await withServer(app, async (url, s) => {
+    const c = rawConnection(url);
+    c.socket.write('GET / HTTP/1.1\r\nHost: podcount\r\n\r\n');
+    await held.started;
+    const drained = s.drain('SIGTERM');
+    // Pipelined behind the count in flight: read and answered during the drain.
+    c.socket.write('GET /healthz HTTP/1.1\r\nHost: podcount\r\n\r\n');
+    await until(() => s.inFlight === 2);
+    held.finish();
+    const [first, second] = await c.answers(2);
+    assert.match(first!, /\r\nConnection: keep-alive\r\n/i, 'answered as it was taken, before the drain');
+    assert.match(second!, /\r\nconnection: close\r\n/i, 'the client is told not to reuse the connection');
+    assert.match(second!, /\{"status":"ok"\}\n$/);
+    await c.ended;
+    assert.equal(await drained, 'drained');
+  });
+});
+
+test('during a drain, a connection whose answer was sent stays open while other answers are in flight: a request sent on it is still answered', { timeout: 30_000 }, async () => {
+  const held = heldCount();
+  const app = stubApp({ env: { PODCOUNT_DRAIN_TIMEOUT_MS: '600000' }, count: (q) => (q.namespace === 'held' ? held.count() : Promise.resolve(COUNTED)) });
+  await withServer(app, async (url, s) => {
+    const slow = rawConnection(url);
+    slow.socket.write('GET /?namespace=held HTTP/1.1\r\nHost: podcount\r\n\r\n');
+    await held.started;
+    // In flight too: its body is not sent yet.
+    const kept = rawConnection(url);
+    kept.socket.write('POST / HTTP/1.1\r\nHost: podcount\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n');
+    await until(() => s.inFlight === 2);
+    const drained = s.drain('SIGTERM');
+    kept.socket.write('{}');
+    const [first] = await kept.answers(1);
+    assert.match(first!, /^HTTP\/1\.1 200 [^]*\r\nConnection: keep-alive\r\n/i);
+    // The slow count is still in flight: the kept-alive connection is not closed under the caller.
+    kept.socket.write('GET /healthz HTTP/1.1\r\nHost: podcount\r\n\r\n');
+    const [, second] = await kept.answers(2);
+    assert.match(second!, /^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n/i);
+    held.finish();
+    const [last] = await slow.answers(1);
+    assert.match(last!, /^HTTP\/1\.1 200 /);
+    assert.equal(await drained, 'drained');
+  });
 });

@@ -108,3 +108,25 @@ test('the flat (legacy) claims name the ServiceAccount only when both are there'
   assert.deepEqual(readClaims(jwt({ ...modern, 'kubernetes.io/serviceaccount/namespace': 'x' }))?.serviceAccount, { namespace: 'a', name: 'b' });
   assert.deepEqual(readClaims(jwt({ ...modern, 'kubernetes.io/serviceaccount/service-account.name': 'y' }))?.serviceAccount, { namespace: 'a', name: 'b' });
 });
+
+test('a token file that cannot be read is named with the system\'s error code, no more', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'podcount-token-'));
+  try {
+    const missing = new FileToken(join(dir, 'token'));
+    missing.get();
+    assert.equal(missing.lastError, `cannot read ${join(dir, 'token')}: ENOENT`);
+    const directory = new FileToken(dir);
+    directory.get();
+    assert.equal(directory.lastError, `cannot read ${dir}: EISDIR`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a token whose payload is JSON but no object, or whose bound object is null, yields no claims to trust (never a crash)', () => {
+  const raw = (payload: string) => `e30.${Buffer.from(payload).toString('base64url')}.sig`;
+  for (const payload of ['null', '7', '"text"', 'true']) assert.equal(readClaims(raw(payload)), undefined, payload);
+  assert.deepEqual(readClaims(jwt({ 'kubernetes.io': { namespace: 'a', pod: null, serviceaccount: { name: 'b' } } })), { serviceAccount: { namespace: 'a', name: 'b' } });
+  assert.deepEqual(readClaims(jwt({ 'kubernetes.io': { pod: null, node: { name: 'n-1' } } }))?.boundTo, { kind: 'node', name: 'n-1' });
+  assert.equal(readClaims(undefined), undefined, 'no token, no claims');
+});

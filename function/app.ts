@@ -72,7 +72,7 @@ export function createApp({ config, resolution, api, scopeNamespace, accessCheck
         log.info({ server: api.target.server, source: api.target.source }, `ready: may list pods ${scopeNamespace ? `in namespace ${scopeNamespace}` : 'in all namespaces'}`);
         return;
       }
-      const sa = serviceAccountOf(review.username ?? api.target.identity.username ?? '');
+      const sa = serviceAccountOf(review.username ?? api.target.identity.username);
       log.warn({ reason: review.reason }, sa ? rbacFixFor(sa, scopeNamespace)
         : `${review.username ?? 'podcount'} may not list pods ${scopeNamespace ? `in namespace ${scopeNamespace}` : 'at the cluster scope'}: every count will answer 502 forbidden`);
     } catch (err) {

@@ -98,7 +98,7 @@ function fromServiceAccount(dir: string, env: Env, notes: string[]): ClusterTarg
   const ownNamespace = readTrimmed(join(dir, 'namespace'));
   if (ownNamespace === undefined) notes.push(`no namespace file in ${dir}`);
   const token = new FileToken(tokenPath);
-  const claims = readClaims(token.get() ?? '');
+  const claims = readClaims(token.get());
   const sa = claims?.serviceAccount;
   const identity: Identity = { source: 'in-cluster', tokenPath };
   if (sa) identity.username = `system:serviceaccount:${sa.namespace}:${sa.name}`;

@@ -4,6 +4,7 @@
 // PODCOUNT_DRAIN_TIMEOUT_MS) and closes the API connection; what happens next is main.ts's call.
 // (The functions-framework's server exits at once on SIGTERM, upstream #704.)
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { App } from './app.ts';
 import { http } from './node-http.ts';
 
@@ -32,8 +33,9 @@ export function createServer(app: App, handler: (req: IncomingMessage, res: Serv
   server.once('listening', () => {
     // performance.now() counts from the process's time origin: this is the whole start inside Node.
     app.metrics.ready(performance.now() / 1000);
-    const address = server.address();
-    log.info({ port: typeof address === 'object' && address ? address.port : config.port, scope: config.scope, auth: config.auth, source: app.api?.target.source ?? 'none' }, 'listening');
+    // A TCP server (podcount listens on PORT only): its address is an AddressInfo.
+    const { port } = server.address() as AddressInfo;
+    log.info({ port, scope: config.scope, auth: config.auth, source: app.api?.target.source ?? 'none' }, 'listening');
     app.warmUp().catch(() => undefined);
   });
 
@@ -51,7 +53,7 @@ export function createServer(app: App, handler: (req: IncomingMessage, res: Serv
         log.info('drained; exiting');
         resolve('drained');
       });
-      server.closeIdleConnections();
+      // server.close() also closes the idle kept-alive connections (Node >= 19); busy ones close after their answer.
     });
     return drained;
   }

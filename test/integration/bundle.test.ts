@@ -4,7 +4,7 @@
 // runtime stage on such a copy: the code cache written once by the runtime user, then read back.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -156,7 +156,8 @@ describe('the bundle is self-contained', () => {
       const cache = join(image, 'dist', '.compile-cache');
       mkdirSync(cache);
       const env = { PATH: process.env['PATH'], HOME: image, NODE_ENV: 'production', ...mutantEnv() };
-      const prepared = spawnSync(process.execPath, [...startArgs(), '--prepare-cache'], { cwd: image, env, encoding: 'utf8', timeout: 30_000 });
+      // SIGKILL at the timeout: SIGTERM would drain a server that should never have started and exit 0.
+      const prepared = spawnSync(process.execPath, [...startArgs(), '--prepare-cache'], { cwd: image, env, encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
       assert.equal(prepared.status, 0, prepared.stderr);
       // One folder, named after Node, the CPU and the uid that wrote it: why the Dockerfile writes
       // it after `USER 65532:65532` (written as root, it would be invisible to uid 65532).
@@ -185,6 +186,26 @@ describe('the bundle is self-contained', () => {
       assert.deepEqual(readdirSync(cache), folders, 'nothing new written at run time');
     } finally {
       chmodSync(join(image, 'dist', '.compile-cache'), 0o755);
+      rmSync(image, { recursive: true, force: true });
+    }
+  });
+
+  test('an image build whose code cache cannot be prepared fails, naming the folder and Node\'s reason', () => {
+    const image = mkdtempSync(join(tmpdir(), 'podcount-image-nocache-'));
+    try {
+      bareDist(image);
+      writeFileSync(join(image, 'not-a-folder'), '');
+      const prepare = (env: Record<string, string>) => spawnSync(process.execPath, [...startArgs(), '--prepare-cache'], {
+        cwd: image, env: { PATH: process.env['PATH'], HOME: image, NODE_ENV: 'production', ...mutantEnv(), ...env }, encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL',
+      });
+      const unwritable = join(image, 'not-a-folder', 'cache');
+      const failed = prepare({ PODCOUNT_COMPILE_CACHE: unwritable });
+      assert.equal(failed.status, 1, failed.stderr);
+      assert.equal(failed.stderr, `podcount: cannot prepare the compile cache in ${unwritable}: Cannot create cache directory: not a directory\n`);
+      const disabled = prepare({ NODE_DISABLE_COMPILE_CACHE: '1' });
+      assert.equal(disabled.status, 1, disabled.stderr);
+      assert.equal(disabled.stderr, `podcount: cannot prepare the compile cache in ${join(image, 'dist', '.compile-cache')}: Disabled by NODE_DISABLE_COMPILE_CACHE\n`);
+    } finally {
       rmSync(image, { recursive: true, force: true });
     }
   });

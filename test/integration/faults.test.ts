@@ -2,8 +2,12 @@
 // while the old one is revoked, RBAC revoked and restored, SIGTERM with requests in flight.
 // The function is never restarted: it must recover by itself.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { describe, test } from 'node:test';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { requestWithToken } from '../support/bearer-client.ts';
 import { usePodcount } from '../support/fixture.ts';
 import { FunctionProcess } from '../support/function-process.ts';
@@ -123,6 +127,7 @@ describe('faults', () => {
       await received;
       f.child.kill('SIGTERM');
       const draining = await f.waitForLog((l) => l.msg.startsWith('draining'));
+      assert.equal(draining['signal'], 'SIGTERM');
       assert.equal(draining['inFlight'], 1, 'the signal came while the count was in flight');
       assert.equal(f.child.exitCode, null, 'it waits for the answer in flight');
       finish();
@@ -136,6 +141,56 @@ describe('faults', () => {
       assert.equal(said.some((m) => m.startsWith('drain timeout')), false, 'the drain did not end by its timeout');
     } finally {
       agent.destroy();
+      await f.stop('SIGKILL');
+    }
+  });
+});
+
+
+// The process itself (main.ts), on a podcount with no cluster to talk to: signals, stray
+// rejections, and an exit that nothing else in the process can hold up.
+describe('the podcount process', () => {
+  // Loaded with --import before podcount, as an APM agent would be: a timer that keeps the event
+  // loop alive, and a stray promise rejection on SIGUSR2.
+  const preload = join(mkdtempSync(join(tmpdir(), 'podcount-preload-')), 'agent.mjs');
+  writeFileSync(preload, "setInterval(() => {}, 60_000);\nprocess.on('SIGUSR2', () => { Promise.reject(new Error('a stray rejection from a preloaded agent')); });\n");
+  after(() => rmSync(join(preload, '..'), { recursive: true, force: true }));
+  const withAgent = { NODE_OPTIONS: `--import=${pathToFileURL(preload).href}` };
+
+  test('Ctrl-C (SIGINT) drains like SIGTERM and exits 0', async () => {
+    const f = await FunctionProcess.start();
+    try {
+      f.child.kill('SIGINT');
+      const draining = await f.waitForLog((l) => l.msg.startsWith('draining'));
+      assert.equal(draining['signal'], 'SIGINT');
+      assert.deepEqual(await f.exited, { code: 0, signal: null });
+    } finally {
+      await f.stop('SIGKILL');
+    }
+  });
+
+  test('after its drain the process exits 0 even when something else keeps the event loop alive', async () => {
+    const f = await FunctionProcess.start({ env: withAgent });
+    try {
+      f.child.kill('SIGTERM');
+      await f.waitForLog((l) => l.msg === 'drained; exiting');
+      const exit = await waitFor(() => f.child.exitCode !== null && f.exited, { timeoutMs: 30_000, intervalMs: 50, what: () => `podcount to exit after its drain; it logged:\n${f.stdout}` });
+      assert.deepEqual(await exit, { code: 0, signal: null });
+    } finally {
+      await f.stop('SIGKILL');
+    }
+  });
+
+  test('a stray promise rejection is logged with its error, and the process keeps answering', async () => {
+    const f = await FunctionProcess.start({ env: withAgent });
+    try {
+      f.child.kill('SIGUSR2');
+      const line = await f.waitForLog((l) => l.msg === 'unhandled rejection');
+      assert.equal(line.level, 'error');
+      assert.equal((line['err'] as { message?: string } | undefined)?.message, 'a stray rejection from a preloaded agent');
+      assert.equal((await f.get('/healthz')).status, 200);
+      assert.equal(f.child.exitCode, null);
+    } finally {
       await f.stop('SIGKILL');
     }
   });

@@ -99,5 +99,20 @@ for (const file of Object.keys(merged.files).sort()) {
 }
 lines.push(row('**all files**', tally(all), ''));
 console.log(`\n${lines.join('\n')}\n`);
+
+// Every mutant no test detected, and whether test/README.md explains it (its equivalents list
+// names each as `file.ts:LINE`): a survivor it does not name wants a test or a reason.
+const explained = readFileSync(join(ROOT, 'test', 'README.md'), 'utf8').split('### Surviving mutants that are equivalent')[1] ?? '';
+let unexplained = 0;
+for (const file of Object.keys(merged.files).sort()) {
+  const name = file.replace(/^.*function\//, '');
+  for (const m of merged.files[file]!.mutants as Array<{ status: string; mutatorName: string; replacement?: string; location: { start: { line: number } } }>) {
+    if (!UNDETECTED.includes(m.status)) continue;
+    const listed = explained.includes(`\`${name}:${m.location.start.line}\``);
+    if (!listed) unexplained += 1;
+    console.log(`${listed ? 'equivalent ' : 'UNEXPLAINED'} ${name}:${m.location.start.line} ${m.status} ${m.mutatorName} → ${JSON.stringify(m.replacement ?? '')}`);
+  }
+}
+console.log(`${unexplained} surviving mutant(s) not in test/README.md's equivalents list`);
 if (!values['report-only']) for (const [phase, ms] of ran) console.log(`${phase.name} phase: ${(ms / 1000).toFixed(0)} s`);
 console.log(`total: ${((Date.now() - started) / 1000).toFixed(0)} s; reports in reports/mutation/ (unit.html, integration.html, mutation.json)`);

@@ -143,6 +143,18 @@ describe('from a kubeconfig', () => {
     }));
     return path;
   }
+  /** A kubeconfig of one cluster, context and user, written as given (the defaults: a usable one). */
+  function rawKubeconfig(o: { context?: { cluster: string; user: string }; user: object }, dir = folder()): string {
+    const path = join(dir, 'config');
+    writeFileSync(path, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'ctx',
+      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443' } }],
+      contexts: [{ name: 'ctx', context: o.context ?? { cluster: 'c', user: 'u' } }],
+      users: [{ name: 'u', user: o.user }],
+    }));
+    return path;
+  }
+  const execUser = (command: string) => ({ exec: { apiVersion: 'client.authentication.k8s.io/v1', command, interactiveMode: 'Never' } });
   const resolveKc = (path: string, env: Record<string, string | undefined> = {}) => {
     process.env['KUBECONFIG'] = path;
     return resolve(serviceAccountDir(), { KUBECONFIG: path, ...env });
@@ -177,14 +189,7 @@ describe('from a kubeconfig', () => {
   });
 
   test('a kubeconfig whose current context names no cluster is unusable, and the reason says which', async () => {
-    const dir = folder();
-    const path = join(dir, 'config');
-    writeFileSync(path, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'ctx',
-      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443' } }],
-      contexts: [{ name: 'ctx', context: { cluster: 'gone', user: 'u' } }],
-      users: [{ name: 'u', user: { token: 't' } }],
-    }));
+    const path = rawKubeconfig({ context: { cluster: 'gone', user: 'u' }, user: { token: 't' } });
     const r = await resolveKc(path);
     assert.ok(!r.ok);
     assert.equal(r.why, `kubeconfig ${path} is unusable: its current context "ctx" names no cluster server`);
@@ -208,13 +213,7 @@ describe('from a kubeconfig', () => {
     // An already expired credential, so client-node runs the plugin at every refresh.
     writeFileSync(plugin, `#!/bin/sh\nprintf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"2000-01-01T00:00:00Z"}}' "$(cat ${tokenFile})"\n`);
     chmodSync(plugin, 0o755);
-    const path = join(dir, 'config');
-    writeFileSync(path, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'ctx',
-      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443' } }],
-      contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u' } }],
-      users: [{ name: 'u', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin, interactiveMode: 'Never' } } }],
-    }));
+    const path = rawKubeconfig({ user: execUser(plugin) }, dir);
     const c = ok(await resolveKc(path)).credentials;
     assert.equal(await c.authorization(), 'Bearer first');
     assert.equal(await c.refresh(), false, 'unchanged');
@@ -225,14 +224,7 @@ describe('from a kubeconfig', () => {
   });
 
   test('a kubeconfig user without credentials gives no Authorization header and nothing to retry with', async () => {
-    const dir = folder();
-    const path = join(dir, 'config');
-    writeFileSync(path, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'ctx',
-      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443' } }],
-      contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u' } }],
-      users: [{ name: 'u', user: {} }],
-    }));
+    const path = rawKubeconfig({ user: {} });
     const c = ok(await resolveKc(path)).credentials;
     assert.equal(await c.authorization(), undefined);
     assert.equal(c.currentToken(), undefined);
@@ -240,14 +232,7 @@ describe('from a kubeconfig', () => {
   });
 
   test('a context whose user is not in the kubeconfig connects anonymously: no username, no Authorization, nothing to refresh', async () => {
-    const dir = folder();
-    const path = join(dir, 'config');
-    writeFileSync(path, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'ctx',
-      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443' } }],
-      contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'ghost' } }],
-      users: [{ name: 'u', user: { token: 'not-mine' } }],
-    }));
+    const path = rawKubeconfig({ context: { cluster: 'c', user: 'ghost' }, user: { token: 'not-mine' } });
     const t = ok(await resolveKc(path));
     assert.deepEqual(t.identity, { source: 'kubeconfig', kubeconfig: path });
     assert.equal(await t.credentials.authorization(), undefined);
@@ -266,13 +251,7 @@ else status='{"clientCertificateData":"CERT","clientKeyData":"KEY","expirationTi
 printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":%s}' "$status"
 `);
     chmodSync(plugin, 0o755);
-    const path = join(dir, 'config');
-    writeFileSync(path, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'ctx',
-      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443' } }],
-      contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u' } }],
-      users: [{ name: 'u', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin, interactiveMode: 'Never' } } }],
-    }));
+    const path = rawKubeconfig({ user: execUser(plugin) }, dir);
     const c = ok(await resolveKc(path)).credentials;
     assert.equal(await c.authorization(), 'Bearer t1');
     writeFileSync(mode, 'cert');

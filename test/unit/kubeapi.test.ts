@@ -17,7 +17,9 @@ import { generateCerts, type CertFiles } from '../support/certs.ts';
 type Handler = (req: IncomingMessage & { body: string }, res: ServerResponse) => void;
 
 /** A local server that records requests and the connections they came on. */
-async function serve(handler: Handler, tls?: { cert: Buffer; key: Buffer }): Promise<{ url: string; server: Server; requests: Array<IncomingMessage & { body: string }>; connections: Socket[]; close(): Promise<void> }> {
+interface Served { url: string; server: Server; requests: Array<IncomingMessage & { body: string }>; connections: Socket[]; close(): Promise<void> }
+
+async function serve(handler: Handler, tls?: { cert: Buffer; key: Buffer }): Promise<Served> {
   const requests: Array<IncomingMessage & { body: string }> = [];
   const connections: Socket[] = [];
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -65,6 +67,18 @@ function target(server: string, credentials: Credentials, tls: ClusterTarget['tl
   return { source: 'in-cluster', server, ownNamespace: 'podcount', tls, caPath, credentials, identity: { source: 'in-cluster' }, notes: [] };
 }
 
+/** A KubeApi (defaults: token "t", no TLS, 5 s timeout) for a local server answering with `handler`; both closed after `use`. */
+async function withApi(handler: Handler, use: (api: KubeApi, s: Served) => Promise<void>, o: { credentials?: Credentials; serverTls?: { cert: Buffer; key: Buffer }; tls?: ClusterTarget['tls']; caPath?: string; timeoutMs?: number } = {}): Promise<void> {
+  const s = await serve(handler, o.serverTls);
+  const api = new KubeApi(target(s.url, o.credentials ?? rotating('t'), o.tls, o.caPath), o.timeoutMs ?? 5000);
+  try {
+    await use(api, s);
+  } finally {
+    api.close();
+    await s.close();
+  }
+}
+
 const json = (res: ServerResponse, status: number, body: unknown) => {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
@@ -72,9 +86,7 @@ const json = (res: ServerResponse, status: number, body: unknown) => {
 
 describe('KubeApi over plain HTTP', () => {
   test('a GET sends the path, Accept, user-agent podcount and the bearer token, and returns status, headers and body', async () => {
-    const s = await serve((_req, res) => json(res, 200, { kind: 'PodList' }));
-    const api = new KubeApi(target(s.url, rotating('tok-1')), 5000);
-    try {
+    await withApi((_req, res) => json(res, 200, { kind: 'PodList' }), async (api, s) => {
       const res = await api.get('/api/v1/pods?limit=1&labelSelector=a%3Db', 'application/json;as=Table');
       assert.equal(res.status, 200);
       assert.equal(res.headers['content-type'], 'application/json');
@@ -87,16 +99,11 @@ describe('KubeApi over plain HTTP', () => {
       assert.equal(req?.headers['user-agent'], 'podcount');
       assert.equal(req?.headers.authorization, 'Bearer tok-1');
       assert.equal(req?.body, '');
-    } finally {
-      api.close();
-      await s.close();
-    }
+    }, { credentials: rotating('tok-1') });
   });
 
   test('a POST sends its JSON body with content-type, content-length and Accept: application/json', async () => {
-    const s = await serve((_req, res) => json(res, 201, { status: { allowed: true } }));
-    const api = new KubeApi(target(s.url, rotating('tok-1')), 5000);
-    try {
+    await withApi((_req, res) => json(res, 201, { status: { allowed: true } }), async (api, s) => {
       const body = { kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb: 'list', resource: 'pods' } } };
       const res = await api.post('/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', body);
       assert.equal(res.status, 201);
@@ -107,29 +114,19 @@ describe('KubeApi over plain HTTP', () => {
       assert.equal(req?.headers['content-length'], String(Buffer.byteLength(JSON.stringify(body))));
       assert.equal(req?.headers['transfer-encoding'], undefined, 'not chunked');
       assert.deepEqual(JSON.parse(req?.body ?? ''), body);
-    } finally {
-      api.close();
-      await s.close();
-    }
+    }, { credentials: rotating('tok-1') });
   });
 
   test('without credentials no Authorization header is sent (not "Bearer undefined")', async () => {
-    const s = await serve((_req, res) => json(res, 200, {}));
-    const api = new KubeApi(target(s.url, rotating(undefined)), 5000);
-    try {
+    await withApi((_req, res) => json(res, 200, {}), async (api, s) => {
       await api.get('/version', 'application/json');
       assert.equal(s.requests[0]?.headers.authorization, undefined);
       assert.equal(s.requests[0]?.headers['content-length'], undefined, 'a GET has no body');
-    } finally {
-      api.close();
-      await s.close();
-    }
+    }, { credentials: rotating(undefined) });
   });
 
   test('requests share one kept-alive connection, and close() ends it', async () => {
-    const s = await serve((_req, res) => json(res, 200, {}));
-    const api = new KubeApi(target(s.url, rotating('t')), 5000);
-    try {
+    await withApi((_req, res) => json(res, 200, {}), async (api, s) => {
       await api.get('/a', 'application/json');
       await api.get('/b', 'application/json');
       await api.post('/c', {});
@@ -140,72 +137,49 @@ describe('KubeApi over plain HTTP', () => {
       await api.get('/d', 'application/json');
       assert.equal(s.connections.length, 2, 'the closed connection is not reused');
       await closed;
-    } finally {
-      api.close();
-      await s.close();
-    }
+    });
   });
 });
 
 describe('KubeApi recovering', () => {
   test('a 401 after the token rotated is sent again once with the new token, and the answer says the credentials were reloaded', async () => {
-    const s = await serve((req, res) => (req.headers.authorization === 'Bearer new' ? json(res, 200, { ok: 1 }) : json(res, 401, { kind: 'Status', reason: 'Unauthorized' })));
     const creds = rotating('old', 'new');
-    const api = new KubeApi(target(s.url, creds), 5000);
-    try {
+    await withApi((req, res) => (req.headers.authorization === 'Bearer new' ? json(res, 200, { ok: 1 }) : json(res, 401, { kind: 'Status', reason: 'Unauthorized' })), async (api, s) => {
       const res = await api.get('/api/v1/pods', 'application/json');
       assert.equal(res.status, 200);
       assert.equal(res.credentialsReloaded, true);
       assert.deepEqual(s.requests.map((r) => r.headers.authorization), ['Bearer old', 'Bearer new']);
       assert.equal(creds.refreshes, 1);
-    } finally {
-      api.close();
-      await s.close();
-    }
+    }, { credentials: creds });
   });
 
   test('a 401 with no new token to try is returned as it is, without a second request', async () => {
-    const s = await serve((_req, res) => json(res, 401, { kind: 'Status', reason: 'Unauthorized' }));
     const creds = rotating('old');
-    const api = new KubeApi(target(s.url, creds), 5000);
-    try {
+    await withApi((_req, res) => json(res, 401, { kind: 'Status', reason: 'Unauthorized' }), async (api, s) => {
       const res = await api.get('/api/v1/pods', 'application/json');
       assert.equal(res.status, 401);
       assert.equal(res.credentialsReloaded, false);
       assert.equal(s.requests.length, 1);
       assert.equal(creds.refreshes, 1);
-    } finally {
-      api.close();
-      await s.close();
-    }
+    }, { credentials: creds });
   });
 
   test('a 401 that the new token also gets is not reported as reloaded credentials', async () => {
-    const s = await serve((_req, res) => json(res, 401, { kind: 'Status', reason: 'Unauthorized' }));
-    const api = new KubeApi(target(s.url, rotating('old', 'new', 'newer')), 5000);
-    try {
+    await withApi((_req, res) => json(res, 401, { kind: 'Status', reason: 'Unauthorized' }), async (api, s) => {
       const res = await api.get('/api/v1/pods', 'application/json');
       assert.equal(res.status, 401);
       assert.equal(res.credentialsReloaded, false);
       assert.equal(s.requests.length, 2, 'one retry, not one per token');
-    } finally {
-      api.close();
-      await s.close();
-    }
+    }, { credentials: rotating('old', 'new', 'newer') });
   });
 
   test('answers other than 401 never re-read the credentials', async () => {
-    const s = await serve((_req, res) => json(res, 403, { kind: 'Status', reason: 'Forbidden' }));
     const creds = rotating('old', 'new');
-    const api = new KubeApi(target(s.url, creds), 5000);
-    try {
+    await withApi((_req, res) => json(res, 403, { kind: 'Status', reason: 'Forbidden' }), async (api, s) => {
       assert.equal((await api.get('/api/v1/pods', 'application/json')).status, 403);
       assert.equal(creds.refreshes, 0);
       assert.equal(s.requests.length, 1);
-    } finally {
-      api.close();
-      await s.close();
-    }
+    }, { credentials: creds });
   });
 
   for (const [what, kill] of [
@@ -251,9 +225,7 @@ describe('KubeApi recovering', () => {
   });
 
   test('a socket that dies every time is retried once only, then a 503 cluster_unavailable naming the server', async () => {
-    const s = await serve((req) => req.socket.resetAndDestroy());
-    const api = new KubeApi(target(s.url, rotating('t')), 5000);
-    try {
+    await withApi((req) => req.socket.resetAndDestroy(), async (api, s) => {
       await assert.rejects(api.get('/api/v1/pods', 'application/json'), (err: unknown) => {
         assert.ok(err instanceof PodcountError);
         assert.equal(err.status, 503);
@@ -262,10 +234,7 @@ describe('KubeApi recovering', () => {
         return true;
       });
       assert.equal(s.requests.length, 2);
-    } finally {
-      api.close();
-      await s.close();
-    }
+    });
   });
 
   test('a refused connection is not retried and comes out as a 503 with the NetworkPolicy hint', async () => {
@@ -322,22 +291,15 @@ describe('KubeApi over HTTPS', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   test('an https server is spoken to over TLS, verified against the target\'s CA', async () => {
-    const s = await serve((_req, res) => json(res, 200, { ok: 1 }), tls);
-    const api = new KubeApi(target(s.url, rotating('t'), { ca: certs.caPem, rejectUnauthorized: true }, certs.caCert), 5000);
-    try {
+    await withApi((_req, res) => json(res, 200, { ok: 1 }), async (api, s) => {
       assert.equal((await api.get('/version', 'application/json')).status, 200);
       await api.get('/version', 'application/json');
       assert.equal(s.connections.length, 1, 'the TLS connection is kept alive');
-    } finally {
-      api.close();
-      await s.close();
-    }
+    }, { serverTls: tls, tls: { ca: certs.caPem, rejectUnauthorized: true }, caPath: certs.caCert });
   });
 
   test('a server the CA does not vouch for is a 503 naming the CA file to check', async () => {
-    const s = await serve((_req, res) => json(res, 200, {}), tls);
-    const api = new KubeApi(target(s.url, rotating('t'), { rejectUnauthorized: true }, '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt'), 5000);
-    try {
+    await withApi((_req, res) => json(res, 200, {}), async (api, s) => {
       await assert.rejects(api.get('/version', 'application/json'), (err: unknown) => {
         assert.ok(err instanceof PodcountError);
         assert.equal(err.status, 503);
@@ -346,21 +308,13 @@ describe('KubeApi over HTTPS', () => {
         return true;
       });
       assert.equal(s.requests.length, 0);
-    } finally {
-      api.close();
-      await s.close();
-    }
+    }, { serverTls: tls, tls: { rejectUnauthorized: true }, caPath: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt' });
   });
 
   test('rejectUnauthorized false (a kubeconfig\'s insecure-skip-tls-verify) connects without the CA', async () => {
-    const s = await serve((_req, res) => json(res, 200, {}), tls);
-    const api = new KubeApi(target(s.url, rotating('t'), { rejectUnauthorized: false }), 5000);
-    try {
+    await withApi((_req, res) => json(res, 200, {}), async (api) => {
       assert.equal((await api.get('/version', 'application/json')).status, 200);
-    } finally {
-      api.close();
-      await s.close();
-    }
+    }, { serverTls: tls, tls: { rejectUnauthorized: false } });
   });
 });
 

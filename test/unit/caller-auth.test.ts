@@ -46,6 +46,23 @@ function auth(s: ReturnType<typeof server>, env: Record<string, string> = {}, o:
   return createCallerAuth({ api: s.api, why: undefined, config: loadConfig({ PODCOUNT_AUTH: 'kubernetes', ...env }), scopeNamespace: o.scopeNamespace, now: o.now ?? (() => NOW) });
 }
 
+/** The keys caller-auth.ts hands its review caches while `use` runs (the caches are private). */
+async function cacheKeysSeen(use: () => Promise<void>): Promise<string[]> {
+  const { ReviewCache } = await import('../../function/review-cache.ts');
+  const seen: string[] = [];
+  const original = ReviewCache.prototype.get;
+  ReviewCache.prototype.get = function (this: InstanceType<typeof ReviewCache>, key: string, ...rest: never[]) {
+    seen.push(key);
+    return (original as (...args: unknown[]) => Promise<unknown>).call(this, key, ...rest);
+  } as typeof original;
+  try {
+    await use();
+  } finally {
+    ReviewCache.prototype.get = original;
+  }
+  return seen;
+}
+
 const rejection = async (p: Promise<unknown>): Promise<PodcountError> => {
   try {
     await p;
@@ -163,23 +180,12 @@ test('answers are reused within the ttl, keyed so that no caller is ever answere
 });
 
 test('cache keys hold no token: a SHA-256 of it, and of the user with the exact question', async () => {
-  const s = server();
-  // The caches are private: watch the keys caller-auth.ts hands them.
-  const { ReviewCache } = await import('../../function/review-cache.ts');
-  const seen: string[] = [];
-  const original = ReviewCache.prototype.get;
-  ReviewCache.prototype.get = function (this: InstanceType<typeof ReviewCache>, key: string, ...rest: never[]) {
-    seen.push(key);
-    return (original as (...args: unknown[]) => Promise<unknown>).call(this, key, ...rest);
-  } as typeof original;
-  try {
-    const b = auth(s);
+  const seen = await cacheKeysSeen(async () => {
+    const b = auth(server());
     const bob = await b.authenticate(`Bearer ${BOB}`);
     await b.authorize(bob, { namespace: 'shop', labelSelector: 'app=web' });
     await b.authorize(bob, { namespace: 'shop', labelSelector: `app in (${'x,'.repeat(200)}y)` });
-  } finally {
-    ReviewCache.prototype.get = original;
-  }
+  });
   const [tokenKey, shortQuestion, longQuestion] = seen;
   assert.match(tokenKey!, /^[A-Za-z0-9_-]{43}$/);
   assert.match(shortQuestion!, /^[A-Za-z0-9_-]{43}\n\["shop","app=web",null\]$/);
@@ -464,22 +470,13 @@ test('the warm-up reads no audience from an own JWT that carries none', async ()
 });
 
 test('a question of up to 200 characters is its own cache key; a longer one is hashed', async () => {
-  const { ReviewCache } = await import('../../function/review-cache.ts');
-  const seen: string[] = [];
-  const original = ReviewCache.prototype.get;
-  ReviewCache.prototype.get = function (this: InstanceType<typeof ReviewCache>, key: string, ...rest: never[]) {
-    seen.push(key);
-    return (original as (...args: unknown[]) => Promise<unknown>).call(this, key, ...rest);
-  } as typeof original;
-  try {
+  const seen = await cacheKeysSeen(async () => {
     const a = auth(server());
     const alice = await a.authenticate(`Bearer ${ALICE}`);
     // ["shop","<selector>",null] is 16 characters around the selector.
     await a.authorize(alice, { namespace: 'shop', labelSelector: 'a'.repeat(184) });
     await a.authorize(alice, { namespace: 'shop', labelSelector: 'a'.repeat(185) });
-  } finally {
-    ReviewCache.prototype.get = original;
-  }
+  });
   assert.equal(seen[1]!.split('\n')[1], JSON.stringify(['shop', 'a'.repeat(184), null]));
   assert.match(seen[2]!.split('\n')[1]!, /^[A-Za-z0-9_-]{43}$/);
 });

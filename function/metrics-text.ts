@@ -3,7 +3,7 @@
 // start never loads it. prom-client does the format (names, HELP/TYPE, label escaping, number
 // rendering); its collect() callbacks read the recorder at scrape time, so nothing is counted twice.
 import { Counter, Gauge, Registry, type MetricValueWithName } from 'prom-client';
-import { DURATION_BUCKETS, type MetricsRecorder } from './metrics-recorder.ts';
+import { DURATION_BUCKETS, type LastCount, type MetricsRecorder } from './metrics-recorder.ts';
 
 export interface Exposition {
   contentType: string;
@@ -41,22 +41,16 @@ function registryFor(r: MetricsRecorder): Registry {
       if (r.startToReadySeconds !== undefined) this.set(r.startToReadySeconds);
     },
   });
-  new Gauge({
-    name: 'podcount_last_count', help: 'The last unfiltered count of each scope (namespace empty for the whole cluster).',
-    labelNames: ['scope', 'namespace'], registers,
+  // One series per scope counted, both read from the same last counts.
+  const perScope = (name: string, help: string, value: (c: LastCount) => number) => new Gauge({
+    name, help, labelNames: ['scope', 'namespace'], registers,
     collect() {
       this.reset();
-      for (const c of r.lastCounts.values()) this.set({ scope: c.scope, namespace: c.namespace }, c.count);
+      for (const c of r.lastCounts.values()) this.set({ scope: c.scope, namespace: c.namespace }, value(c));
     },
   });
-  new Gauge({
-    name: 'podcount_last_count_timestamp_seconds', help: 'When that count was made (Unix time).',
-    labelNames: ['scope', 'namespace'], registers,
-    collect() {
-      this.reset();
-      for (const c of r.lastCounts.values()) this.set({ scope: c.scope, namespace: c.namespace }, c.at);
-    },
-  });
+  perScope('podcount_last_count', 'The last unfiltered count of each scope (namespace empty for the whole cluster).', (c) => c.count);
+  perScope('podcount_last_count_timestamp_seconds', 'When that count was made (Unix time).', (c) => c.at);
   return registers[0]!;
 }
 
